@@ -1,0 +1,46 @@
+//! Command-line definitions (clap). No IO here.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bookweek",
+    version,
+    about = "Publishes Book of the Week events as RSS, Atom and JSON feeds",
+    long_about = "Publishes Book of the Week events as RSS, Atom and JSON feeds.\n\n\
+        Exit codes: 0 all good; 1 some input had errors (reported as path:line:col, \
+        the rest was published); 2 nothing could be done (bad config or templates, \
+        unreadable folders)."
+)]
+pub struct Cli {
+    /// Config file; without it, config/bookweek.yaml is used if present, else built-in defaults
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// The time to act at, RFC 3339 (e.g. 2026-01-01T00:00:00Z); default: now
+    #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<DateTime<FixedOffset>>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config, templates, books and people; print every problem as path:line:col
+    Check,
+    /// Write feed.xml (RSS), atom.xml (Atom) and feed.json (JSON Feed) for what is due now
+    Build {
+        /// Output folder (default: paths.output from the config)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("{e}; expected RFC 3339 like 2026-01-01T00:00:00Z"))
+}

@@ -1,0 +1,495 @@
+//! RSS 2.0, Atom 1.0 and JSON Feed 1.1 from the catalog at a given `now`.
+//!
+//! A book gives an *opening* item at its window's start and, once the window
+//! has closed and the archive is in, a *recap* item with the authors' answers.
+//! Items not yet due never appear; feed dates are event dates, never the
+//! build time, so a rebuild with nothing new is byte-identical.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use chrono_tz::Tz;
+use serde::Serialize;
+use url::Url;
+
+use crate::answers;
+use crate::config::Config;
+use crate::model::{Book, Catalog};
+use crate::templates::{RenderError, Templates, escape_html};
+use crate::text;
+
+/// The year in item ids (`tag:host,2020:slug/opening`). RFC 4151 tag URIs
+/// need a date; a constant keeps ids stable whatever changes in the book.
+const TAG_YEAR: &str = "2020";
+
+/// File names of the feeds in the output folder, also their URL paths.
+pub const RSS_FILE: &str = "feed.xml";
+pub const ATOM_FILE: &str = "atom.xml";
+pub const JSON_FILE: &str = "feed.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Opening,
+    Recap,
+}
+
+/// One feed entry, format-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub kind: Kind,
+    pub slug: String,
+    pub id: String,
+    pub title: String,
+    pub url: Url,
+    pub date: DateTime<Tz>,
+    pub authors: Vec<String>,
+    /// Plain text, for summary fields.
+    pub summary: String,
+    /// Sanitized HTML.
+    pub content_html: String,
+    pub image: Option<Url>,
+}
+
+#[derive(Serialize)]
+struct LinkView<'a> {
+    text: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct OpeningView<'a> {
+    title: &'a str,
+    authors: String,
+    window: String,
+    description: Option<&'a str>,
+    body_html: minijinja::Value,
+    cover: Option<String>,
+    links: Vec<LinkView<'a>>,
+    url: String,
+    participate: &'a str,
+    participate_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AnswerView<'a> {
+    thread: usize,
+    asker: &'a str,
+    question_html: minijinja::Value,
+    author: &'a str,
+    answer_html: minijinja::Value,
+}
+
+#[derive(Serialize)]
+struct RecapView<'a> {
+    title: &'a str,
+    authors: String,
+    window: String,
+    url: String,
+    threads: usize,
+    answers: Vec<AnswerView<'a>>,
+}
+
+/// Every item due at `now` (date ≤ now), newest first, at most `feeds.limit`.
+pub fn items(
+    catalog: &Catalog,
+    config: &Config,
+    templates: &Templates,
+    now: DateTime<FixedOffset>,
+) -> Result<Vec<Item>, RenderError> {
+    let mut due: Vec<(DateTime<Tz>, Kind, &Book)> = Vec::new();
+    for book in &catalog.books {
+        if book.window.start <= now {
+            due.push((book.window.start, Kind::Opening, book));
+        }
+        if book.window.end <= now && !book.archive.is_empty() {
+            due.push((book.window.end, Kind::Recap, book));
+        }
+    }
+    // Newest first; a recap and an opening at the same instant keep a fixed
+    // order so output never depends on file order.
+    due.sort_by(|a, b| (b.0, b.1, &b.2.slug).cmp(&(a.0, a.1, &a.2.slug)));
+    due.truncate(config.settings.feeds.limit);
+    due.into_iter()
+        .map(|(date, kind, book)| item(catalog, config, templates, book, kind, date))
+        .collect()
+}
+
+fn item(
+    catalog: &Catalog,
+    config: &Config,
+    templates: &Templates,
+    book: &Book,
+    kind: Kind,
+    date: DateTime<Tz>,
+) -> Result<Item, RenderError> {
+    let page = config
+        .book_url(&book.slug)
+        .unwrap_or_else(|| config.base_url.clone());
+    let authors: Vec<String> = book.authors.iter().map(|a| a.name.clone()).collect();
+    let image = book.cover.as_deref().and_then(|c| config.absolute(c));
+    let window = book.window.in_words();
+    let site = &config.settings.site;
+    let (title, summary, content_html, url) = match kind {
+        Kind::Opening => {
+            let view = OpeningView {
+                title: &book.title,
+                authors: book.author_names(),
+                window: window.clone(),
+                description: book.description.as_deref(),
+                body_html: minijinja::Value::from_safe_string(text::markdown_to_html(&book.body)),
+                cover: image.as_ref().map(Url::to_string),
+                links: book
+                    .links
+                    .iter()
+                    .map(|l| LinkView {
+                        text: &l.text,
+                        url: &l.url,
+                    })
+                    .collect(),
+                url: page.to_string(),
+                participate: &site.participate,
+                participate_url: site.participate_url.as_deref(),
+            };
+            let summary = match &book.description {
+                Some(d) => text::chat_to_plain(d),
+                None => format!("{} by {}, {window}", book.title, book.author_names()),
+            };
+            (
+                format!("Book of the Week: {}", book.title),
+                summary,
+                templates.render("opening.html.j2", view)?,
+                page.clone(),
+            )
+        }
+        Kind::Recap => {
+            let picked = answers::pick(book, &catalog.people, config.settings.digest.answers);
+            let view = RecapView {
+                title: &book.title,
+                authors: book.author_names(),
+                window: window.clone(),
+                url: page.to_string(),
+                threads: book.archive.len(),
+                answers: picked
+                    .iter()
+                    .map(|a| AnswerView {
+                        thread: a.thread,
+                        asker: &a.question.name,
+                        question_html: minijinja::Value::from_safe_string(text::chat_to_html(
+                            &a.question.text,
+                        )),
+                        author: &a.author,
+                        answer_html: minijinja::Value::from_safe_string(text::chat_to_html(
+                            &a.text,
+                        )),
+                    })
+                    .collect(),
+            };
+            let summary = match picked.first() {
+                Some(a) => format!(
+                    "{} answered: {}",
+                    a.author,
+                    text::truncate_words(&text::chat_to_plain(&a.text), 280)
+                ),
+                None => format!("The questions and answers of {}, {window}.", book.title),
+            };
+            let mut url = page.clone();
+            // A different link than the opening's: some readers merge items
+            // that share a link.
+            url.set_fragment(Some("answers"));
+            (
+                format!("{}: the authors' answers", book.title),
+                summary,
+                templates.render("recap.html.j2", view)?,
+                url,
+            )
+        }
+    };
+    let kind_name = match kind {
+        Kind::Opening => "opening",
+        Kind::Recap => "recap",
+    };
+    Ok(Item {
+        kind,
+        slug: book.slug.clone(),
+        id: format!(
+            "tag:{},{TAG_YEAR}:{}/{kind_name}",
+            config.id_host(),
+            book.slug
+        ),
+        title,
+        url,
+        date,
+        authors,
+        summary,
+        content_html,
+        image,
+    })
+}
+
+/// The feeds' self URLs.
+fn feed_url(config: &Config, file: &str) -> String {
+    config
+        .absolute(file)
+        .map_or_else(|| file.to_string(), |u| u.to_string())
+}
+
+/// The date of the newest item: what the feed's own updated date is.
+fn newest(items: &[Item]) -> Option<DateTime<Tz>> {
+    items.iter().map(|i| i.date).max()
+}
+
+/// RSS 2.0 with the atom (self link), content and Dublin Core extensions.
+pub fn rss(config: &Config, items: &[Item]) -> Result<String, FeedError> {
+    use rss::extension::atom::{AtomExtension, Link};
+    use rss::extension::dublincore::DublinCoreExtension;
+
+    let site = &config.settings.site;
+    let rss_items: Vec<rss::Item> = items
+        .iter()
+        .map(|i| rss::Item {
+            title: Some(i.title.clone()),
+            link: Some(i.url.to_string()),
+            description: Some(escape_html(&i.summary)),
+            guid: Some(rss::Guid {
+                value: i.id.clone(),
+                permalink: false,
+            }),
+            pub_date: Some(i.date.to_rfc2822()),
+            content: Some(i.content_html.clone()),
+            // `<author>` must be an email address; names go in dc:creator.
+            dublin_core_ext: (!i.authors.is_empty()).then(|| DublinCoreExtension {
+                creators: i.authors.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let mut namespaces = std::collections::BTreeMap::new();
+    namespaces.insert(
+        "atom".to_string(),
+        "http://www.w3.org/2005/Atom".to_string(),
+    );
+    let channel = rss::Channel {
+        title: site.title.clone(),
+        link: config.base_url.to_string(),
+        description: site.description.clone(),
+        language: Some(site.language.clone()),
+        last_build_date: newest(items).map(|d| d.to_rfc2822()),
+        generator: Some(format!("bookweek {}", env!("CARGO_PKG_VERSION"))),
+        docs: Some("https://www.rssboard.org/rss-specification".into()),
+        atom_ext: Some(AtomExtension {
+            links: vec![Link {
+                href: feed_url(config, RSS_FILE),
+                rel: "self".into(),
+                mime_type: Some("application/rss+xml".into()),
+                ..Default::default()
+            }],
+        }),
+        items: rss_items,
+        namespaces,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    channel
+        .pretty_write_to(&mut out, b' ', 2)
+        .map_err(|e| FeedError::Rss(e.to_string()))?;
+    Ok(finish_xml(out))
+}
+
+fn atom_date(d: DateTime<Tz>) -> atom_syndication::FixedDateTime {
+    d.fixed_offset()
+}
+
+/// Atom 1.0.
+pub fn atom(config: &Config, items: &[Item]) -> Result<String, FeedError> {
+    use atom_syndication::{Content, Entry, Feed, Generator, Link, Person, Text};
+
+    let site = &config.settings.site;
+    let link = |href: String, rel: &str, mime: &str| Link {
+        href,
+        rel: rel.into(),
+        mime_type: Some(mime.into()),
+        ..Default::default()
+    };
+    let entries: Vec<Entry> = items
+        .iter()
+        .map(|i| Entry {
+            id: i.id.clone(),
+            title: Text::plain(i.title.clone()),
+            updated: atom_date(i.date),
+            published: Some(atom_date(i.date)),
+            authors: i
+                .authors
+                .iter()
+                .map(|a| Person {
+                    name: a.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            links: vec![link(i.url.to_string(), "alternate", "text/html")],
+            summary: Some(Text::plain(i.summary.clone())),
+            content: Some(Content {
+                value: Some(i.content_html.clone()),
+                content_type: Some("html".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    // An empty feed still needs an `updated`; the epoch says "nothing yet"
+    // without making the file change on every build.
+    let updated = newest(items).map(|d| d.fixed_offset()).unwrap_or_default();
+    let feed = Feed {
+        title: Text::plain(site.title.clone()),
+        id: format!("tag:{},{TAG_YEAR}:feed", config.id_host()),
+        updated,
+        authors: vec![Person {
+            name: site.title.clone(),
+            uri: Some(config.base_url.to_string()),
+            ..Default::default()
+        }],
+        links: vec![
+            link(feed_url(config, ATOM_FILE), "self", "application/atom+xml"),
+            link(config.base_url.to_string(), "alternate", "text/html"),
+        ],
+        subtitle: Some(Text::plain(site.description.clone())),
+        generator: Some(Generator {
+            value: "bookweek".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            ..Default::default()
+        }),
+        lang: Some(site.language.clone()),
+        entries,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let config = atom_syndication::WriteConfig {
+        write_document_declaration: true,
+        indent_size: Some(2),
+    };
+    feed.write_with_config(&mut out, config)
+        .map_err(|e| FeedError::Atom(e.to_string()))?;
+    Ok(finish_xml(out))
+}
+
+/// The XML as text with a final newline.
+fn finish_xml(bytes: Vec<u8>) -> String {
+    let mut s = String::from_utf8_lossy(&bytes).into_owned();
+    s.push('\n');
+    s
+}
+
+#[derive(Serialize)]
+struct JsonAuthor {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonItem {
+    id: String,
+    url: String,
+    title: String,
+    content_html: String,
+    summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    date_published: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<JsonAuthor>,
+    tags: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonFeed {
+    version: &'static str,
+    title: String,
+    home_page_url: String,
+    feed_url: String,
+    description: String,
+    language: String,
+    authors: Vec<JsonAuthor>,
+    items: Vec<JsonItem>,
+}
+
+/// JSON Feed 1.1.
+pub fn json(config: &Config, items: &[Item]) -> Result<String, FeedError> {
+    let site = &config.settings.site;
+    let feed = JsonFeed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: site.title.clone(),
+        home_page_url: config.base_url.to_string(),
+        feed_url: feed_url(config, JSON_FILE),
+        description: site.description.clone(),
+        language: site.language.clone(),
+        authors: vec![JsonAuthor {
+            name: site.title.clone(),
+            url: Some(config.base_url.to_string()),
+        }],
+        items: items
+            .iter()
+            .map(|i| JsonItem {
+                id: i.id.clone(),
+                url: i.url.to_string(),
+                title: i.title.clone(),
+                content_html: i.content_html.clone(),
+                summary: i.summary.clone(),
+                image: i.image.as_ref().map(Url::to_string),
+                date_published: i.date.to_rfc3339_opts(SecondsFormat::Secs, false),
+                authors: i
+                    .authors
+                    .iter()
+                    .map(|a| JsonAuthor {
+                        name: a.clone(),
+                        url: None,
+                    })
+                    .collect(),
+                tags: vec![match i.kind {
+                    Kind::Opening => "opening".into(),
+                    Kind::Recap => "recap".into(),
+                }],
+            })
+            .collect(),
+    };
+    let mut out =
+        serde_json::to_string_pretty(&feed).map_err(|e| FeedError::Json(e.to_string()))?;
+    out.push('\n');
+    Ok(out)
+}
+
+/// Serializing a feed failed (a bug, not bad input: inputs are plain text).
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("cannot write the RSS feed: {0}")]
+    Rss(String),
+    #[error("cannot write the Atom feed: {0}")]
+    Atom(String),
+    #[error("cannot write the JSON feed: {0}")]
+    Json(String),
+}
+
+/// The three feeds, rendered.
+pub struct Rendered {
+    pub rss: String,
+    pub atom: String,
+    pub json: String,
+}
+
+impl Rendered {
+    pub fn new(config: &Config, items: &[Item]) -> Result<Self, FeedError> {
+        Ok(Self {
+            rss: rss(config, items)?,
+            atom: atom(config, items)?,
+            json: json(config, items)?,
+        })
+    }
+
+    /// (file name, bytes) of each feed.
+    pub fn files(&self) -> [(&'static str, &str); 3] {
+        [
+            (RSS_FILE, self.rss.as_str()),
+            (ATOM_FILE, self.atom.as_str()),
+            (JSON_FILE, self.json.as_str()),
+        ]
+    }
+}

@@ -1,0 +1,16 @@
+//! bookweek: turns a folder of Book of the Week files into feeds (and, later,
+//! email digests). Data flows one way: config → content → model → answers →
+//! feeds; `commands` only wire these together.
+
+pub mod answers;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod content;
+pub mod diag;
+pub mod feeds;
+pub mod model;
+pub mod publish;
+pub mod templates;
+pub mod text;
+pub mod yamlpos;

@@ -1,0 +1,58 @@
+//! Writing output files: atomically (temp file + rename, so a reader never
+//! sees half a feed) and only when the bytes changed (so mtimes and HTTP
+//! caches stay put when nothing is new).
+
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    pub path: String,
+    pub source: std::io::Error,
+}
+
+/// Writes `bytes` to `path` unless it already holds exactly them. Returns
+/// whether the file changed.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, WriteError> {
+    let err = |source| WriteError {
+        path: path.display().to_string(),
+        source,
+    };
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".bookweek-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_then_reports_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/feed.xml");
+        assert!(write_if_changed(&p, b"a").unwrap());
+        assert!(!write_if_changed(&p, b"a").unwrap());
+        assert!(write_if_changed(&p, b"b").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"b");
+        // No temp files left behind.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
+    }
+}

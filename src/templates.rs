@@ -1,0 +1,166 @@
+//! The minijinja templates: built-in copies embedded in the binary, each
+//! overridden by a same-named file in `paths.templates`. A broken template is
+//! a problem naming its file and line.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::diag::Problem;
+
+/// Every template bookweek renders, with its built-in text.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "opening.html.j2",
+        include_str!("../templates/opening.html.j2"),
+    ),
+    ("recap.html.j2", include_str!("../templates/recap.html.j2")),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:1: error: template failed: {message}")]
+pub struct RenderError {
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// The loaded templates and where each one came from.
+pub struct Templates {
+    env: Environment<'static>,
+    sources: Vec<(String, PathBuf)>,
+}
+
+impl Templates {
+    /// Loads the built-in templates, overridden by files in `dir`. A broken
+    /// file is reported; the built-in copy stands in so `check` can go on, but
+    /// callers that publish must stop on the problem.
+    pub fn load(dir: &Path) -> (Self, Vec<Problem>) {
+        let mut env = Environment::new();
+        // Strict undefined turns a misspelt variable into an error instead of
+        // an empty string in every reader's feed.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        // minijinja's HTML escaping also escapes `/`, which turns every URL in
+        // an href into `https:&#x2f;&#x2f;…`: valid, but unreadable in feeds
+        // and mail sources. Escape only what HTML needs.
+        env.set_formatter(|out, state, value| {
+            if state.auto_escape() == minijinja::AutoEscape::Html
+                && !value.is_safe()
+                && let Some(s) = value.as_str()
+            {
+                return out
+                    .write_str(&escape_html(s))
+                    .map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        let mut problems = Vec::new();
+        let mut sources = Vec::new();
+        for (name, builtin) in BUILTIN {
+            let path = dir.join(name);
+            let own = match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    problems.push(Problem::error(
+                        &path,
+                        (1, 1),
+                        format!("cannot read template: {e}"),
+                    ));
+                    None
+                }
+            };
+            let mut used = PathBuf::from(format!("(built-in) {name}"));
+            if let Some(text) = own {
+                match env.add_template_owned(name.to_string(), text) {
+                    Ok(()) => used = path.clone(),
+                    Err(e) => problems.push(problem(&path, &e)),
+                }
+            }
+            if used != path
+                && let Err(e) = env.add_template(name, builtin)
+            {
+                problems.push(problem(Path::new(name), &e));
+            }
+            sources.push((name.to_string(), used));
+        }
+        (Self { env, sources }, problems)
+    }
+
+    /// Renders a template with a view value.
+    pub fn render(&self, name: &str, view: impl Serialize) -> Result<String, RenderError> {
+        let source = self
+            .sources
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.display().to_string())
+            .unwrap_or_else(|| name.to_string());
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(view))
+            .map_err(|e| RenderError {
+                path: source,
+                line: e.line().unwrap_or(1),
+                message: detail(&e),
+            })
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn detail(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+fn problem(path: &Path, e: &minijinja::Error) -> Problem {
+    Problem::error(
+        path,
+        (e.line().unwrap_or(1), 1),
+        format!("template syntax error: {}", detail(e)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_templates_compile() {
+        let (_, problems) = Templates::load(Path::new("/nonexistent"));
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn broken_override_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("recap.html.j2"), "ok\n{% for x in %}\n").unwrap();
+        let (t, problems) = Templates::load(dir.path());
+        assert_eq!(problems.len(), 1);
+        let msg = problems[0].to_string();
+        assert!(
+            msg.contains("recap.html.j2:2:1: error: template syntax error"),
+            "{msg}"
+        );
+        // The built-in copy stands in.
+        assert!(t.env.get_template("recap.html.j2").is_ok());
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: run the real `bookweek` binary on real files and read
+//! its output with independent parsers (feed-rs, jing).
+
+mod build;
+mod check;
+mod security;
+mod snapshots;
+mod support;
+mod validate;
