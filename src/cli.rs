@@ -38,6 +38,26 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Show a book's best author answers, and with --explain why each thread scored as it did
+    Answers {
+        /// The book's slug (its file name without .md)
+        slug: String,
+        /// How many answers to pick (default: digest.answers from the config)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Also list every thread with its score and the signals behind it
+        #[arg(long)]
+        explain: bool,
+        /// Output format; json is stable, for scripts (see README)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {

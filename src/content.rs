@@ -26,6 +26,9 @@ const BOOK_KEYS: &[&str] = &[
     "image",
     "links",
     "archive",
+    "aliases",
+    "pin",
+    "hide",
 ];
 
 /// Front matter keys a people file may have.
@@ -168,13 +171,15 @@ fn warn_overlaps(loaded: &mut Loaded) {
 }
 
 fn start_pos(book: &Book) -> (usize, usize) {
-    std::fs::read_to_string(&book.path)
+    locate_in_file(&book.path, &[Seg::Key("start")])
+}
+
+/// The file position of a front matter key, for problems found after
+/// loading (overlaps, author hints); (1, 1) when it cannot be found.
+pub fn locate_in_file(path: &Path, at: &[Seg]) -> (usize, usize) {
+    std::fs::read_to_string(path)
         .ok()
-        .and_then(|t| {
-            front_matter(&t)
-                .ok()
-                .and_then(|fm| fm.locate(&[Seg::Key("start")]))
-        })
+        .and_then(|t| front_matter(&t).ok().and_then(|fm| fm.locate(at)))
         .unwrap_or((1, 1))
 }
 
@@ -416,12 +421,19 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
     let slug = r.optional_text(&map, "short").unwrap_or(stem);
     let name = r.required_text(&map, "title");
     let aliases = string_list(&mut r, &map, "aliases");
+    let handles = ["github", "twitter"]
+        .iter()
+        .filter_map(|k| map.get(*k).and_then(scalar_text))
+        .map(|h| h.trim().trim_start_matches('@').to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
     match name {
         Some(name) if !r.has_errors() => Ok((
             Person {
                 slug,
                 name,
                 aliases,
+                handles,
                 path: path.to_path_buf(),
             },
             r.problems,
@@ -516,6 +528,9 @@ pub fn parse_book(
     });
     let links = links(&mut r, &map);
     let archive = archive(&mut r, &map);
+    let aliases = book_aliases(&mut r, &map, &authors);
+    let pin = thread_numbers(&mut r, &map, "pin", archive.len());
+    let hide = thread_numbers(&mut r, &map, "hide", archive.len());
     let book = match (title, start, end) {
         (Some(title), Some(start), Some(end)) if !r.has_errors() => Some(Book {
             slug: path
@@ -532,6 +547,9 @@ pub fn parse_book(
             links,
             archive,
             body: fm.body.trim().to_string(),
+            aliases,
+            pin,
+            hide,
         }),
         _ => None,
     };
@@ -740,6 +758,73 @@ fn links(r: &mut Report, map: &Mapping) -> Vec<Link> {
     out
 }
 
+/// `aliases: { "Mike Munn": michaelmunn }`: chat names of this book's
+/// authors, each naming an author by slug or by name.
+fn book_aliases(r: &mut Report, map: &Mapping, authors: &[Author]) -> Vec<(String, String)> {
+    let entries = match map.get("aliases") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Mapping(m)) => m,
+        Some(_) => {
+            r.warning(
+                &[Seg::Key("aliases")],
+                "`aliases` must map chat names to authors, like `\"Mike Munn\": michaelmunn`; it is ignored",
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let (Some(name), Some(author)) = (scalar_text(k), scalar_text(v)) else {
+            r.warning(
+                &[Seg::Key("aliases")],
+                "an `aliases` entry must be `chat name: author`; it is ignored",
+            );
+            continue;
+        };
+        let known = authors
+            .iter()
+            .any(|a| a.slug.as_deref() == Some(author.as_str()) || a.name == author);
+        if !known {
+            let names = authors
+                .iter()
+                .flat_map(|a| a.slug.iter().map(String::as_str).chain([a.name.as_str()]));
+            let hint = did_you_mean(&author, names)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            r.warning(
+                &[Seg::Key("aliases"), Seg::Key(&name)],
+                format!("alias `{name}` names `{author}`, who is not an author of this book{hint}; it is ignored"),
+            );
+            continue;
+        }
+        out.push((name, author));
+    }
+    out
+}
+
+/// `pin:`/`hide:` thread numbers, as `bookweek answers` shows them.
+fn thread_numbers(r: &mut Report, map: &Mapping, key: &str, threads: usize) -> Vec<usize> {
+    let items: Vec<Value> = match map.get(key) {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Sequence(s)) => s.clone(),
+        Some(v) => vec![v.clone()],
+    };
+    let mut out = Vec::new();
+    for (i, v) in items.iter().enumerate() {
+        match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if (1..=threads).contains(&n) => out.push(n),
+            _ => r.warning(
+                &[Seg::Key(key), Seg::Index(i)],
+                format!(
+                    "`{key}` entry {} must be a thread number from 1 to {threads} (see `bookweek answers`); it is ignored",
+                    scalar_text(v).unwrap_or_default()
+                ),
+            ),
+        }
+    }
+    out
+}
+
 fn message(v: &Mapping) -> Option<Message> {
     let name = v.get("name").and_then(scalar_text).unwrap_or_default();
     let text = v.get("text").and_then(scalar_text)?;
@@ -825,6 +910,7 @@ mod tests {
                 slug: "niallmurphy".into(),
                 name: "Niall Murphy".into(),
                 aliases: vec![],
+                handles: vec![],
                 path: "people/niallmurphy.md".into(),
             },
         );

@@ -70,12 +70,20 @@ struct OpeningView<'a> {
 }
 
 #[derive(Serialize)]
+struct PartView<'a> {
+    author: &'a str,
+    html: minijinja::Value,
+}
+
+#[derive(Serialize)]
 struct AnswerView<'a> {
     thread: usize,
     asker: &'a str,
     question_html: minijinja::Value,
-    author: &'a str,
-    answer_html: minijinja::Value,
+    /// The answering authors, as a sentence lists them.
+    authors: String,
+    /// One entry per answering author.
+    parts: Vec<PartView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -161,7 +169,7 @@ fn item(
             )
         }
         Kind::Recap => {
-            let picked = answers::pick(book, &catalog.people, config.settings.digest.answers);
+            let picked = answers::best(book, &catalog.people, config.settings.digest.answers);
             let view = RecapView {
                 title: &book.title,
                 authors: book.author_names(),
@@ -176,18 +184,25 @@ fn item(
                         question_html: minijinja::Value::from_safe_string(text::chat_to_html(
                             &a.question.text,
                         )),
-                        author: &a.author,
-                        answer_html: minijinja::Value::from_safe_string(text::chat_to_html(
-                            &a.text,
-                        )),
+                        authors: a.authors(),
+                        parts: a
+                            .parts
+                            .iter()
+                            .map(|p| PartView {
+                                author: &p.author,
+                                html: minijinja::Value::from_safe_string(text::chat_to_html(
+                                    &p.text,
+                                )),
+                            })
+                            .collect(),
                     })
                     .collect(),
             };
-            let summary = match picked.first() {
-                Some(a) => format!(
+            let summary = match picked.first().and_then(|a| a.parts.first()) {
+                Some(p) => format!(
                     "{} answered: {}",
-                    a.author,
-                    text::truncate_words(&text::chat_to_plain(&a.text), 280)
+                    p.author,
+                    text::truncate_words(&text::chat_to_plain(&p.text), 280)
                 ),
                 None => format!("The questions and answers of {}, {window}.", book.title),
             };

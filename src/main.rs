@@ -14,5 +14,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check => commands::check::run(config),
         Command::Build { out } => commands::build::run(config, out.as_deref(), now),
+        Command::Answers {
+            slug,
+            limit,
+            explain,
+            format,
+        } => commands::answers::run(config, &slug, limit, explain, format),
     }
 }

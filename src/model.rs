@@ -15,6 +15,8 @@ pub struct Person {
     pub name: String,
     /// Other names the person uses in chat (`aliases:` in the file).
     pub aliases: Vec<String>,
+    /// GitHub and Twitter handles: some people chat under them.
+    pub handles: Vec<String>,
     pub path: PathBuf,
 }
 
@@ -131,6 +133,11 @@ pub struct Book {
     pub archive: Vec<Thread>,
     /// The markdown after the front matter.
     pub body: String,
+    /// One-off chat names of this book's authors: (chat name, author slug or name).
+    pub aliases: Vec<(String, String)>,
+    /// Editor overrides of the answer ranking: 1-based thread numbers.
+    pub pin: Vec<usize>,
+    pub hide: Vec<usize>,
 }
 
 impl Book {
@@ -208,6 +215,9 @@ mod tests {
             links: vec![],
             archive: vec![],
             body: String::new(),
+            aliases: vec![],
+            pin: vec![],
+            hide: vec![],
         };
         for n in ["A", "B", "C"] {
             b.authors.push(Author {

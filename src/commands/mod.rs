@@ -1,5 +1,6 @@
 //! One module per subcommand: glue between the CLI and the library.
 
+pub mod answers;
 pub mod build;
 pub mod check;
 

@@ -1,6 +1,7 @@
 //! Integration tests: run the real `bookweek` binary on real files and read
 //! its output with independent parsers (feed-rs, jing).
 
+mod answers;
 mod build;
 mod check;
 mod security;
