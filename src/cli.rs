@@ -52,6 +52,70 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// The weekly email digest
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+    },
+    /// Manage the newsletter's subscribers (kept in the state database)
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Create the digest due at --now (if any), then deliver every pending delivery, including ones left by an interrupted run
+    Send {
+        /// Print the plan (digest, tick, items, recipients, subject, body hash); send and record nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Render the digest that would be created at --now for a sample subscriber into .eml, .html and .txt files
+    Preview {
+        /// Folder for the files (default: preview)
+        #[arg(long, value_name = "DIR", default_value = "preview")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Add a subscriber (active: the operator vouches for them; --pending sends a confirmation instead)
+    Add {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Add as pending, to be confirmed by the subscriber
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Unsubscribe an address; the row is kept so a later import cannot resubscribe it
+    Remove { email: String },
+    /// One line per subscriber: email, name, status, since
+    List {
+        /// Only subscribers with this status
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+    /// Import a CSV file with the header `email,name`; bad rows are reported with their line, the rest imported
+    Import {
+        file: PathBuf,
+        /// Import as pending instead of active
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Write all subscribers as CSV to standard output
+    Export,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Active,
+    Unsubscribed,
+    Bounced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

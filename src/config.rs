@@ -26,6 +26,7 @@ pub struct Settings {
     pub paths: Paths,
     pub feeds: Feeds,
     pub digest: Digest,
+    pub mail: Mail,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +70,69 @@ pub struct Feeds {
 pub struct Digest {
     /// How many best author answers a recap item and a digest show per book.
     pub answers: usize,
+    /// When digests go out: a cron expression with seconds (tokio-cron-scheduler's
+    /// syntax), in the site's time zone.
+    pub schedule: String,
+    /// Only items from this long before a tick go into its digest.
+    pub lookback: String,
+    /// A tick later than this when bookweek gets to it is skipped, not sent late.
+    pub max_delay: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Mail {
+    /// Transport: smtp://host:port, smtp://user:pass@host:587?tls=required,
+    /// smtps://host, or file://DIR. BOOKWEEK_MAIL_URL overrides it.
+    pub url: String,
+    /// The From address, with an optional display name.
+    pub from: String,
+    /// Deliveries are tried this often on temporary failures.
+    pub max_attempts: u32,
+    /// A subscriber is marked bounced after this many permanent failures.
+    pub bounce_after: u32,
+    /// SMTP connections used in parallel.
+    pub connections: usize,
+    /// Optional limit in messages per second (0 = none).
+    pub rate: f64,
+    /// First retry delay; it doubles on every attempt (with jitter).
+    pub retry_delay: String,
+    /// Optional DKIM signing.
+    pub dkim: Option<Dkim>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dkim {
+    pub domain: String,
+    pub selector: String,
+    /// PEM file with the RSA or Ed25519 private key.
+    pub private_key: PathBuf,
+}
+
+impl Default for Dkim {
+    fn default() -> Self {
+        Self {
+            domain: String::new(),
+            selector: String::new(),
+            private_key: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            url: "file://outbox".into(),
+            from: "Book of the Week <digest@example.org>".into(),
+            max_attempts: 5,
+            bounce_after: 3,
+            connections: 4,
+            rate: 0.0,
+            retry_delay: "2s".into(),
+            dkim: None,
+        }
+    }
 }
 
 impl Default for Site {
@@ -105,7 +169,12 @@ impl Default for Feeds {
 
 impl Default for Digest {
     fn default() -> Self {
-        Self { answers: 5 }
+        Self {
+            answers: 5,
+            schedule: "0 0 9 * * Mon".into(),
+            lookback: "14days".into(),
+            max_delay: "24h".into(),
+        }
     }
 }
 
@@ -116,6 +185,16 @@ pub struct Config {
     pub settings: Settings,
     pub base_url: Url,
     pub timezone: Tz,
+    pub schedule: croner::Cron,
+    pub lookback: chrono::Duration,
+    pub max_delay: chrono::Duration,
+    pub retry_delay: std::time::Duration,
+    /// `mail.url`, or BOOKWEEK_MAIL_URL when set (credentials belong there).
+    pub mail_url: String,
+    pub from: lettre::message::Mailbox,
+    /// BOOKWEEK_SECRET, when set: the key of subscriber links. Without it the
+    /// state database keeps a generated one.
+    pub secret: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -403,11 +482,177 @@ fn validate(
         settings.feeds.limit = defaults.feeds.limit;
     }
 
+    let schedule = match parse_schedule(&settings.digest.schedule) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(Problem::error(
+                path,
+                pos("digest", "schedule"),
+                format!(
+                    "`digest.schedule` is not a cron expression with seconds (like `0 0 9 * * Mon`): `{}`: {e}",
+                    settings.digest.schedule
+                ),
+            ));
+            settings.digest.schedule = defaults.digest.schedule.clone();
+            parse_schedule(&defaults.digest.schedule).unwrap_or_else(|_| default_schedule())
+        }
+    };
+    let mut duration =
+        |section: &str, key: &str, value: &mut String, default: &str| -> std::time::Duration {
+            match humantime::parse_duration(value) {
+                Ok(d) => d,
+                Err(e) => {
+                    problems.push(Problem::error(
+                    path,
+                    pos(section, key),
+                    format!(
+                        "`{section}.{key}` is not a duration like `24h` or `14days`: `{value}`: {e}"
+                    ),
+                ));
+                    *value = default.to_string();
+                    humantime::parse_duration(default).unwrap_or_default()
+                }
+            }
+        };
+    let to_chrono =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let lookback = to_chrono(duration(
+        "digest",
+        "lookback",
+        &mut settings.digest.lookback,
+        &defaults.digest.lookback,
+    ));
+    let max_delay = to_chrono(duration(
+        "digest",
+        "max_delay",
+        &mut settings.digest.max_delay,
+        &defaults.digest.max_delay,
+    ));
+    let retry_delay = duration(
+        "mail",
+        "retry_delay",
+        &mut settings.mail.retry_delay,
+        &defaults.mail.retry_delay,
+    );
+
+    let from = match settings.mail.from.parse::<lettre::message::Mailbox>() {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(Problem::error(
+                path,
+                pos("mail", "from"),
+                format!("`mail.from` is not an email address like `Name <digest@example.org>`: `{}`: {e}", settings.mail.from),
+            ));
+            default_from()
+        }
+    };
+    let mail_url = match std::env::var("BOOKWEEK_MAIL_URL") {
+        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
+        _ => settings.mail.url.clone(),
+    };
+    if let Err(e) = check_mail_url(&mail_url) {
+        let pos = if mail_url == settings.mail.url {
+            pos("mail", "url")
+        } else {
+            (1, 1)
+        };
+        let source = if mail_url == settings.mail.url {
+            "`mail.url`"
+        } else {
+            "BOOKWEEK_MAIL_URL"
+        };
+        problems.push(Problem::error(path, pos, format!("{source} {e}")));
+    }
+    if settings.mail.connections == 0 {
+        problems.push(Problem::error(
+            path,
+            pos("mail", "connections"),
+            "`mail.connections` must be at least 1",
+        ));
+        settings.mail.connections = 1;
+    }
+    if settings.mail.max_attempts == 0 {
+        problems.push(Problem::error(
+            path,
+            pos("mail", "max_attempts"),
+            "`mail.max_attempts` must be at least 1",
+        ));
+        settings.mail.max_attempts = 1;
+    }
+    if !(settings.mail.rate >= 0.0 && settings.mail.rate.is_finite()) {
+        problems.push(Problem::error(
+            path,
+            pos("mail", "rate"),
+            "`mail.rate` must be a number of messages per second, or 0 for no limit",
+        ));
+        settings.mail.rate = 0.0;
+    }
+    let secret = std::env::var("BOOKWEEK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes);
+    if secret.as_ref().is_some_and(|s| s.len() < 16) {
+        problems.push(Problem::error(
+            path,
+            (1, 1),
+            "BOOKWEEK_SECRET is shorter than 16 bytes; use a long random value (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+
     Config {
         settings,
         base_url,
         timezone,
+        schedule,
+        lookback,
+        max_delay,
+        retry_delay,
+        mail_url,
+        from,
+        secret,
     }
+}
+
+/// Parses a cron expression exactly as tokio-cron-scheduler does (seconds
+/// required, day-of-month AND day-of-week), so the daemon and `once` agree.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+}
+
+fn default_schedule() -> croner::Cron {
+    #[allow(clippy::expect_used)]
+    parse_schedule("0 0 9 * * Mon").expect("the built-in schedule is a valid cron expression")
+}
+
+fn default_from() -> lettre::message::Mailbox {
+    #[allow(clippy::expect_used)]
+    "Book of the Week <digest@example.org>"
+        .parse()
+        .expect("the built-in From address is valid")
+}
+
+/// Checks a transport URL: smtp://, smtps:// (lettre's URL form) or file://DIR.
+pub fn check_mail_url(url: &str) -> Result<(), String> {
+    if let Some(dir) = url.strip_prefix("file://") {
+        return if dir.is_empty() {
+            Err("`file://` needs a folder, like `file://outbox`".into())
+        } else {
+            Ok(())
+        };
+    }
+    if url.starts_with("smtp://") || url.starts_with("smtps://") {
+        return lettre::SmtpTransport::from_url(url)
+            .map(|_| ())
+            .map_err(|e| format!("is not a usable SMTP URL: {e}"));
+    }
+    Err(format!(
+        "must start with smtp://, smtps:// or file:// (got `{}`)",
+        url.split("://").next().unwrap_or(url)
+    ))
 }
 
 fn default_base_url() -> Url {

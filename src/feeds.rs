@@ -96,28 +96,60 @@ struct RecapView<'a> {
     answers: Vec<AnswerView<'a>>,
 }
 
-/// Every item due at `now` (date ≤ now), newest first, at most `feeds.limit`.
+/// An item that is due, before rendering: what feeds and digests select on.
+#[derive(Debug, Clone, Copy)]
+pub struct Due<'a> {
+    pub date: DateTime<Tz>,
+    pub kind: Kind,
+    pub book: &'a Book,
+}
+
+/// Every item due at `now` (date ≤ now), newest first. A recap is due once
+/// the window has closed and the archive is in.
+pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
+    let mut due = Vec::new();
+    for book in &catalog.books {
+        if book.window.start <= now {
+            due.push(Due {
+                date: book.window.start,
+                kind: Kind::Opening,
+                book,
+            });
+        }
+        if book.window.end <= now && !book.archive.is_empty() {
+            due.push(Due {
+                date: book.window.end,
+                kind: Kind::Recap,
+                book,
+            });
+        }
+    }
+    // Newest first; a recap and an opening at the same instant keep a fixed
+    // order so output never depends on file order.
+    due.sort_by(|a, b| (b.date, b.kind, &b.book.slug).cmp(&(a.date, a.kind, &a.book.slug)));
+    due
+}
+
+/// The stable id of an item: `tag:host,2020:slug/kind`.
+pub fn item_id(config: &Config, slug: &str, kind: Kind) -> String {
+    let kind = match kind {
+        Kind::Opening => "opening",
+        Kind::Recap => "recap",
+    };
+    format!("tag:{},{TAG_YEAR}:{slug}/{kind}", config.id_host())
+}
+
+/// Every item due at `now`, rendered, newest first, at most `feeds.limit`.
 pub fn items(
     catalog: &Catalog,
     config: &Config,
     templates: &Templates,
     now: DateTime<FixedOffset>,
 ) -> Result<Vec<Item>, RenderError> {
-    let mut due: Vec<(DateTime<Tz>, Kind, &Book)> = Vec::new();
-    for book in &catalog.books {
-        if book.window.start <= now {
-            due.push((book.window.start, Kind::Opening, book));
-        }
-        if book.window.end <= now && !book.archive.is_empty() {
-            due.push((book.window.end, Kind::Recap, book));
-        }
-    }
-    // Newest first; a recap and an opening at the same instant keep a fixed
-    // order so output never depends on file order.
-    due.sort_by(|a, b| (b.0, b.1, &b.2.slug).cmp(&(a.0, a.1, &a.2.slug)));
-    due.truncate(config.settings.feeds.limit);
-    due.into_iter()
-        .map(|(date, kind, book)| item(catalog, config, templates, book, kind, date))
+    due(catalog, now)
+        .into_iter()
+        .take(config.settings.feeds.limit)
+        .map(|d| item(catalog, config, templates, d.book, d.kind, d.date))
         .collect()
 }
 

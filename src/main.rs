@@ -8,6 +8,15 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr, filtered by RUST_LOG (default: info).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     // The only place that reads the clock: everything below takes `now`.
     let now = cli.now.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
     let config = cli.config.as_deref();
@@ -20,5 +29,7 @@ fn main() -> ExitCode {
             explain,
             format,
         } => commands::answers::run(config, &slug, limit, explain, format),
+        Command::Digest { command } => commands::digest::run(config, command, now),
+        Command::Subscribers { command } => commands::subscribers::run(config, command, now),
     }
 }

@@ -16,6 +16,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/opening.html.j2"),
     ),
     ("recap.html.j2", include_str!("../templates/recap.html.j2")),
+    (
+        "digest.subject.j2",
+        include_str!("../templates/digest.subject.j2"),
+    ),
+    (
+        "digest.html.j2",
+        include_str!("../templates/digest.html.j2"),
+    ),
+    ("digest.txt.j2", include_str!("../templates/digest.txt.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]

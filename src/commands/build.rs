@@ -5,36 +5,21 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::content;
 use crate::feeds::{self, Rendered};
 use crate::publish::write_if_changed;
-use crate::templates::Templates;
 
-use super::{EXIT_FATAL, EXIT_PROBLEMS, exit, load_config, print_problems};
+use super::{EXIT_FATAL, EXIT_PROBLEMS, Site, exit, load_site};
 
 pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
-    let loaded = load_config(config_path);
-    print_problems(&loaded.problems, true);
-    if loaded.has_errors() {
-        eprintln!("error: the config has errors; nothing was written");
-        return exit(EXIT_FATAL);
-    }
-    let config = loaded.config;
-    let settings = &config.settings;
-    let (templates, problems) = Templates::load(&settings.paths.templates);
-    print_problems(&problems, true);
-    if !problems.is_empty() {
-        eprintln!("error: the templates have errors; nothing was written");
-        return exit(EXIT_FATAL);
-    }
-    let content = match content::load(&settings.paths.content, config.timezone) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit(EXIT_FATAL);
-        }
+    let Site {
+        config,
+        templates,
+        content,
+    } = match load_site(config_path) {
+        Ok(site) => site,
+        Err(code) => return code,
     };
-    print_problems(&content.problems, true);
+    let settings = &config.settings;
     let items = match feeds::items(&content.catalog, &config, &templates, now) {
         Ok(items) => items,
         Err(e) => {

@@ -3,6 +3,8 @@
 pub mod answers;
 pub mod build;
 pub mod check;
+pub mod digest;
+pub mod subscribers;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,6 +16,9 @@ use crate::diag::Problem;
 pub const EXIT_PROBLEMS: u8 = 1;
 /// Exit code when nothing could be done.
 pub const EXIT_FATAL: u8 = 2;
+/// Exit code when work was left for a later run (the mail server was
+/// unreachable): EX_TEMPFAIL from sysexits.h, which cron wrappers know.
+pub const EXIT_TEMPFAIL: u8 = 75;
 
 /// Loads the config named by `--config`, or the default one if present.
 pub fn load_config(path: Option<&Path>) -> Loaded {
@@ -21,6 +26,45 @@ pub fn load_config(path: Option<&Path>) -> Loaded {
         Some(p) => config::load(p, true),
         None => config::load(Path::new(config::DEFAULT_PATH), false),
     }
+}
+
+/// Config, templates and content loaded for a command that publishes or
+/// sends: problems are printed to stderr; a broken config or template stops
+/// the command (nothing is published with the wrong settings), a broken book
+/// only leaves that book out.
+pub struct Site {
+    pub config: crate::config::Config,
+    pub templates: crate::templates::Templates,
+    pub content: crate::content::Loaded,
+}
+
+pub fn load_site(config_path: Option<&Path>) -> Result<Site, ExitCode> {
+    let loaded = load_config(config_path);
+    print_problems(&loaded.problems, true);
+    if loaded.has_errors() {
+        eprintln!("error: the config has errors; nothing was done");
+        return Err(exit(EXIT_FATAL));
+    }
+    let config = loaded.config;
+    let (templates, problems) = crate::templates::Templates::load(&config.settings.paths.templates);
+    print_problems(&problems, true);
+    if !problems.is_empty() {
+        eprintln!("error: the templates have errors; nothing was done");
+        return Err(exit(EXIT_FATAL));
+    }
+    let content = match crate::content::load(&config.settings.paths.content, config.timezone) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit(EXIT_FATAL));
+        }
+    };
+    print_problems(&content.problems, true);
+    Ok(Site {
+        config,
+        templates,
+        content,
+    })
 }
 
 pub fn print_problems(problems: &[Problem], to_stderr: bool) {

@@ -4,7 +4,9 @@
 mod answers;
 mod build;
 mod check;
+mod digest;
 mod security;
 mod snapshots;
+mod subscribers;
 mod support;
 mod validate;

@@ -132,3 +132,80 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A real SMTP server (tests/smtp/server.py, aiosmtpd) on a free loopback
+/// port, writing each accepted message to its own file.
+pub struct SmtpServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub fn start(args: &[&str]) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), None, args)
+    }
+
+    /// Starts on a given port (to bring a server "back" on the same address)
+    /// and message folder.
+    pub fn start_in(dir: tempfile::TempDir, port: Option<u16>, args: &[&str]) -> Self {
+        let ready = dir.path().join(".ready");
+        let _ = std::fs::remove_file(&ready);
+        let port_arg = port.unwrap_or(0).to_string();
+        let child = Command::new("python3")
+            .arg(repo().join("tests/smtp/server.py"))
+            .args(["--port", &port_arg, "--dir"])
+            .arg(dir.path().join("mail"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        let started = std::time::Instant::now();
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&ready)
+                && let Ok(p) = p.trim().parse()
+            {
+                break p;
+            }
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "SMTP test server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Self { child, port, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The raw messages received so far, in arrival order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("mail"))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    /// Stops the server, keeping its folder (to start it again on the same port).
+    pub fn stop(mut self) -> (tempfile::TempDir, u16) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        // Take the folder out without running Drop's kill twice.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (dir, port)
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

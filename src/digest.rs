@@ -1,0 +1,402 @@
+//! Which digest is due at a given time, what goes in it, and its rendering
+//! through the digest templates. Sending is `mail`'s job; recording is
+//! `state`'s.
+//!
+//! The digest for a schedule tick T holds the opening and recap items dated
+//! within `digest.lookback` before T that no earlier digest included. A tick
+//! older than `digest.max_delay` when bookweek gets to it is recorded as
+//! skipped and never sent late; its items stay eligible for the next tick.
+
+use chrono::{DateTime, Datelike, FixedOffset, Weekday};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::answers;
+use crate::config::Config;
+use crate::feeds::{self, Due, Kind};
+use crate::model::{Book, Catalog};
+use crate::state::{DigestStatus, NewDigest, State, StateError};
+use crate::templates::{RenderError, Templates, escape_html};
+use crate::text;
+
+/// Stands in for the per-subscriber unsubscribe link while the digest is
+/// rendered once; replaced for each recipient at send time.
+pub const UNSUBSCRIBE_PLACEHOLDER: &str = "https://unsubscribe.bookweek.invalid/link";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The most recent schedule tick at or before `now`, in the site's zone.
+pub fn last_tick(config: &Config, now: DateTime<FixedOffset>) -> Option<DateTime<Tz>> {
+    let local = now.with_timezone(&config.timezone);
+    config.schedule.find_previous_occurrence(&local, true).ok()
+}
+
+/// The items for a digest at `tick`: dated within the lookback before it,
+/// oldest first, minus those an earlier digest included.
+pub fn select<'a>(
+    catalog: &'a Catalog,
+    config: &Config,
+    tick: DateTime<Tz>,
+    state: &State,
+) -> Result<Vec<Due<'a>>, StateError> {
+    let tick_fixed = tick.fixed_offset();
+    let candidates: Vec<Due> = feeds::due(catalog, tick_fixed)
+        .into_iter()
+        .filter(|d| d.date > tick - config.lookback)
+        .collect();
+    let ids: Vec<String> = candidates
+        .iter()
+        .map(|d| feeds::item_id(config, &d.book.slug, d.kind))
+        .collect();
+    let included = state.included_items(&ids)?;
+    let mut items: Vec<Due> = candidates
+        .into_iter()
+        .zip(ids)
+        .filter(|(_, id)| !included.contains(id))
+        .map(|(d, _)| d)
+        .collect();
+    items.reverse();
+    Ok(items)
+}
+
+/// A rendered digest, the same for every subscriber but for the
+/// unsubscribe link ([`UNSUBSCRIBE_PLACEHOLDER`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// SHA-256 of subject, HTML and text: shows in `--dry-run` whether two
+    /// plans would send the same thing.
+    pub body_hash: String,
+}
+
+impl Rendered {
+    /// The HTML and text bodies for one subscriber.
+    pub fn personalize(html: &str, text: &str, unsubscribe_url: &str) -> (String, String) {
+        (
+            html.replace(UNSUBSCRIBE_PLACEHOLDER, &escape_html(unsubscribe_url)),
+            text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct LinkView<'a> {
+    text: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct OpenedView<'a> {
+    title: &'a str,
+    url: String,
+    authors: String,
+    author_count: usize,
+    window: String,
+    description: Option<String>,
+    cover: Option<String>,
+    links: Vec<LinkView<'a>>,
+}
+
+#[derive(Serialize)]
+struct PartView {
+    author: String,
+    html: minijinja::Value,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct AnswerView<'a> {
+    asker: &'a str,
+    question_html: minijinja::Value,
+    question_text: String,
+    parts: Vec<PartView>,
+}
+
+#[derive(Serialize)]
+struct ClosedView<'a> {
+    title: &'a str,
+    url: String,
+    authors: String,
+    window: String,
+    threads: usize,
+    answers: Vec<AnswerView<'a>>,
+}
+
+#[derive(Serialize)]
+struct DigestView<'a> {
+    site_title: &'a str,
+    site_url: String,
+    feed_url: String,
+    language: &'a str,
+    tick: String,
+    subject: String,
+    participate: &'a str,
+    participate_url: Option<&'a str>,
+    unsubscribe_url: &'a str,
+    opened: Vec<OpenedView<'a>>,
+    closed: Vec<ClosedView<'a>>,
+}
+
+fn book_url(config: &Config, book: &Book) -> String {
+    config
+        .book_url(&book.slug)
+        .map_or_else(|| config.base_url.to_string(), |u| u.to_string())
+}
+
+/// "Monday 12 December 2022".
+fn day_in_words(t: DateTime<Tz>) -> String {
+    let weekday = match t.weekday() {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    };
+    format!("{weekday} {}", t.format("%-d %B %Y"))
+}
+
+/// Renders the digest for `items` at `tick`.
+pub fn render(
+    catalog: &Catalog,
+    config: &Config,
+    templates: &Templates,
+    tick: DateTime<Tz>,
+    items: &[Due],
+) -> Result<Rendered, RenderError> {
+    let site = &config.settings.site;
+    let opened = items
+        .iter()
+        .filter(|d| d.kind == Kind::Opening)
+        .map(|d| OpenedView {
+            title: &d.book.title,
+            url: book_url(config, d.book),
+            authors: d.book.author_names(),
+            author_count: d.book.authors.len(),
+            window: d.book.window.in_words(),
+            description: d.book.description.as_deref().map(text::chat_to_plain),
+            cover: d
+                .book
+                .cover
+                .as_deref()
+                .and_then(|c| config.absolute(c))
+                .map(|u| u.to_string()),
+            links: d
+                .book
+                .links
+                .iter()
+                .map(|l| LinkView {
+                    text: &l.text,
+                    url: &l.url,
+                })
+                .collect(),
+        })
+        .collect();
+    let closed = items
+        .iter()
+        .filter(|d| d.kind == Kind::Recap)
+        .map(|d| {
+            let picked = answers::best(d.book, &catalog.people, config.settings.digest.answers);
+            ClosedView {
+                title: &d.book.title,
+                url: book_url(config, d.book),
+                authors: d.book.author_names(),
+                window: d.book.window.in_words(),
+                threads: d.book.archive.len(),
+                answers: picked
+                    .into_iter()
+                    .map(|a| AnswerView {
+                        asker: &a.question.name,
+                        question_html: minijinja::Value::from_safe_string(text::chat_to_html(
+                            &a.question.text,
+                        )),
+                        question_text: text::chat_to_plain(&a.question.text),
+                        parts: a
+                            .parts
+                            .into_iter()
+                            .map(|p| PartView {
+                                html: minijinja::Value::from_safe_string(text::chat_to_html(
+                                    &p.text,
+                                )),
+                                text: text::chat_to_plain(&p.text),
+                                author: p.author,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut view = DigestView {
+        site_title: &site.title,
+        site_url: config.base_url.to_string(),
+        feed_url: config
+            .absolute(feeds::ATOM_FILE)
+            .map_or_else(String::new, |u| u.to_string()),
+        language: &site.language,
+        tick: day_in_words(tick),
+        subject: String::new(),
+        participate: &site.participate,
+        participate_url: site.participate_url.as_deref(),
+        unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
+        opened,
+        closed,
+    };
+    let subject = one_line(&templates.render("digest.subject.j2", &view)?);
+    view.subject = subject.clone();
+    let html = templates.render("digest.html.j2", &view)?;
+    let text = templates.render("digest.txt.j2", &view)?;
+    let mut hash = Sha256::new();
+    for part in [&subject, &html, &text] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let body_hash = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Rendered {
+        subject,
+        html,
+        text,
+        body_hash,
+    })
+}
+
+/// A subject is one header line: no CR/LF or other control characters from
+/// content can reach it, and whitespace runs collapse.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `prepare` decided for the tick due at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The schedule has no tick at or before `now`.
+    NoTick,
+    /// This tick was handled before (by an earlier run or another process).
+    AlreadyRecorded { tick: String, status: DigestStatus },
+    /// The tick was stale: recorded as skipped, never sent.
+    Skipped {
+        tick: DateTime<Tz>,
+        late_by: chrono::Duration,
+    },
+    /// Nothing new: recorded, not sent.
+    Empty { tick: DateTime<Tz> },
+    Created {
+        id: i64,
+        tick: DateTime<Tz>,
+        recipients: usize,
+        items: Vec<String>,
+        subject: String,
+        body_hash: String,
+    },
+}
+
+/// The plan for the tick due at `now`, without recording anything: what
+/// `digest send --dry-run` and `digest preview` show.
+pub struct Plan<'a> {
+    pub tick: DateTime<Tz>,
+    pub stale: bool,
+    pub existing: Option<DigestStatus>,
+    pub items: Vec<Due<'a>>,
+    pub rendered: Option<Rendered>,
+}
+
+pub fn plan<'a>(
+    catalog: &'a Catalog,
+    config: &Config,
+    templates: &Templates,
+    state: &State,
+    now: DateTime<FixedOffset>,
+) -> Result<Option<Plan<'a>>, DigestError> {
+    let Some(tick) = last_tick(config, now) else {
+        return Ok(None);
+    };
+    let existing = state
+        .digest_for_tick(tick.fixed_offset())?
+        .map(|d| d.status);
+    let stale = now.signed_duration_since(tick) > config.max_delay;
+    let items = select(catalog, config, tick, state)?;
+    let rendered = if items.is_empty() {
+        None
+    } else {
+        Some(render(catalog, config, templates, tick, &items)?)
+    };
+    Ok(Some(Plan {
+        tick,
+        stale,
+        existing,
+        items,
+        rendered,
+    }))
+}
+
+/// Creates the digest due at `now`, if any, with its delivery rows, or
+/// records why there is none.
+pub fn prepare(
+    catalog: &Catalog,
+    config: &Config,
+    templates: &Templates,
+    state: &mut State,
+    now: DateTime<FixedOffset>,
+) -> Result<Prepared, DigestError> {
+    let Some(plan) = plan(catalog, config, templates, state, now)? else {
+        return Ok(Prepared::NoTick);
+    };
+    let tick = plan.tick;
+    if let Some(status) = plan.existing {
+        return Ok(Prepared::AlreadyRecorded {
+            tick: tick.to_rfc3339(),
+            status,
+        });
+    }
+    if plan.stale {
+        state.record_unsent(tick.fixed_offset(), DigestStatus::Skipped, now)?;
+        return Ok(Prepared::Skipped {
+            tick,
+            late_by: now.signed_duration_since(tick),
+        });
+    }
+    let Some(rendered) = plan.rendered else {
+        state.record_unsent(tick.fixed_offset(), DigestStatus::Empty, now)?;
+        return Ok(Prepared::Empty { tick });
+    };
+    let items: Vec<(String, DateTime<FixedOffset>)> = plan
+        .items
+        .iter()
+        .map(|d| {
+            (
+                feeds::item_id(config, &d.book.slug, d.kind),
+                d.date.fixed_offset(),
+            )
+        })
+        .collect();
+    let new = NewDigest {
+        tick: tick.fixed_offset(),
+        subject: rendered.subject.clone(),
+        html: rendered.html,
+        text: rendered.text,
+        body_hash: rendered.body_hash.clone(),
+        items: items.clone(),
+    };
+    let (id, recipients) = state.create_digest(&new, now)?;
+    Ok(Prepared::Created {
+        id,
+        tick,
+        recipients,
+        items: items.into_iter().map(|(id, _)| id).collect(),
+        subject: rendered.subject,
+        body_hash: rendered.body_hash,
+    })
+}

@@ -1,0 +1,600 @@
+//! Email: building the digest messages (headers, parts, DKIM) and delivering
+//! the pending delivery rows over SMTP or into a folder, with retries.
+//!
+//! Exactly-once rests on the ledger: a delivery is marked sent, in its own
+//! committed transaction, only after the server's 250 to DATA. A crash can
+//! repeat at most the messages in flight and never loses one.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, FixedOffset};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{Address, FileTransport, Message, SmtpTransport, Transport as _};
+
+use crate::config::Config;
+use crate::digest::Rendered;
+use crate::state::{Delivery, DigestRecord, State, StateError};
+use crate::token::{Purpose, Signer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("cannot set up mail transport {url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("cannot read DKIM key {path}: {message}")]
+    Dkim { path: PathBuf, message: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// How a send failed, which decides what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// 4xx: try this recipient again later.
+    Transient(String),
+    /// 5xx: do not try again; counts towards a bounce.
+    Permanent(String),
+    /// The server could not be reached or the connection broke: nothing was
+    /// accepted, try again when it is back.
+    Unreachable(String),
+    /// The message could not be built (a bad stored address).
+    Invalid(String),
+}
+
+/// Where messages go: an SMTP relay, or `.eml` files in a folder.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(SmtpTransport),
+    File(FileTransport),
+}
+
+impl Transport {
+    /// From `smtp://…`, `smtps://…` (lettre's URL form) or `file://DIR`.
+    pub fn from_url(url: &str, connections: usize) -> Result<Self, MailError> {
+        let err = |message: String| MailError::Transport {
+            url: redact(url),
+            message,
+        };
+        if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            return Ok(Self::File(FileTransport::new(dir)));
+        }
+        let builder = SmtpTransport::from_url(url).map_err(|e| err(e.to_string()))?;
+        Ok(Self::Smtp(
+            builder
+                .pool_config(PoolConfig::new().max_size(connections.max(1) as u32))
+                .timeout(Some(Duration::from_secs(60)))
+                .build(),
+        ))
+    }
+
+    pub fn send(&self, message: &Message) -> Result<(), Failure> {
+        match self {
+            Self::File(t) => t
+                .send(message)
+                .map(|_| ())
+                .map_err(|e| Failure::Unreachable(e.to_string())),
+            Self::Smtp(t) => t.send(message).map(|_| ()).map_err(|e| {
+                let text = e.to_string();
+                if e.is_permanent() {
+                    Failure::Permanent(text)
+                } else if e.is_transient() {
+                    Failure::Transient(text)
+                } else {
+                    Failure::Unreachable(text)
+                }
+            }),
+        }
+    }
+}
+
+/// A transport URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Builds the messages of one digest; shared by the sending threads.
+pub struct Composer<'a> {
+    config: &'a Config,
+    signer: &'a Signer,
+    digest: &'a DigestRecord,
+    list_id: String,
+    dkim: Option<lettre::message::dkim::DkimConfig>,
+    date: SystemTime,
+}
+
+impl<'a> Composer<'a> {
+    pub fn new(
+        config: &'a Config,
+        signer: &'a Signer,
+        digest: &'a DigestRecord,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Self, MailError> {
+        let dkim = match &config.settings.mail.dkim {
+            Some(d) => Some(dkim_config(d)?),
+            None => None,
+        };
+        let host = config.id_host();
+        let slug: String = config
+            .settings
+            .site
+            .title
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let list_id = format!(
+            "{} <{}.{host}>",
+            quote_phrase(&config.settings.site.title),
+            if slug.is_empty() {
+                "bookweek".to_string()
+            } else {
+                slug
+            }
+        );
+        Ok(Self {
+            config,
+            signer,
+            digest,
+            list_id,
+            dkim,
+            date: SystemTime::from(now),
+        })
+    }
+
+    /// The unsubscribe link of a subscriber (also in `List-Unsubscribe`).
+    pub fn unsubscribe_url(&self, subscriber_id: i64) -> String {
+        let token = self.signer.token(subscriber_id, Purpose::Unsubscribe);
+        self.config
+            .absolute(&format!("unsubscribe/{token}"))
+            .map_or_else(|| format!("unsubscribe/{token}"), |u| u.to_string())
+    }
+
+    /// The Message-ID of a (digest, subscriber): the same on every retry, so a
+    /// repeated message can be recognized as one by the receiver.
+    pub fn message_id(&self, subscriber_id: i64) -> String {
+        let domain = self.config.from.email.domain();
+        let tag = self.digest.body_hash.get(..12).unwrap_or("0");
+        format!(
+            "<bookweek.{}.{}.{tag}@{domain}>",
+            self.digest.id, subscriber_id
+        )
+    }
+
+    pub fn message(&self, delivery: &Delivery) -> Result<Message, Failure> {
+        let address: Address = delivery
+            .email
+            .parse()
+            .map_err(|e| Failure::Invalid(format!("bad address {:?}: {e}", delivery.email)))?;
+        // A name reaches a header: no control characters, ever.
+        let name = delivery
+            .name
+            .as_deref()
+            .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
+            .filter(|n| !n.trim().is_empty());
+        let to = Mailbox::new(name, address);
+        let unsubscribe = self.unsubscribe_url(delivery.subscriber_id);
+        let (html, text) =
+            Rendered::personalize(&self.digest.html, &self.digest.text, &unsubscribe);
+        let mut message = Message::builder()
+            .from(self.config.from.clone())
+            .to(to)
+            .subject(self.digest.subject.clone())
+            .date(self.date)
+            .message_id(Some(self.message_id(delivery.subscriber_id)))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| Failure::Invalid(e.to_string()))?;
+        let headers = message.headers_mut();
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Id"),
+            self.list_id.clone(),
+        ));
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{unsubscribe}>"),
+        ));
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".into(),
+        ));
+        if let Some(dkim) = &self.dkim {
+            lettre::message::dkim::dkim_sign(&mut message, dkim);
+        }
+        Ok(message)
+    }
+}
+
+/// A display name as an RFC 5322 phrase: quoted when it has specials.
+fn quote_phrase(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().all(|c| c.is_alphanumeric() || c == ' ') {
+        clean
+    } else {
+        format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimConfig, MailError> {
+    use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+    let err = |message: String| MailError::Dkim {
+        path: d.private_key.clone(),
+        message,
+    };
+    let pem = std::fs::read_to_string(&d.private_key).map_err(|e| err(e.to_string()))?;
+    let algorithm = if pem.contains("RSA PRIVATE KEY") {
+        DkimSigningAlgorithm::Rsa
+    } else {
+        DkimSigningAlgorithm::Ed25519
+    };
+    let key = DkimSigningKey::new(&pem, algorithm).map_err(|e| err(e.to_string()))?;
+    Ok(DkimConfig::default_config(
+        d.selector.clone(),
+        d.domain.clone(),
+        key,
+    ))
+}
+
+/// What a delivery run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub sent: usize,
+    pub skipped: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub bounced: usize,
+    /// Deliveries left pending because the server stayed unreachable.
+    pub left_pending: usize,
+}
+
+/// How a delivery run behaves; from the config, but tests may shorten waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub connections: usize,
+    pub max_attempts: u32,
+    pub bounce_after: u32,
+    pub retry_delay: Duration,
+    /// Messages per second, 0 for no limit.
+    pub rate: f64,
+}
+
+impl Policy {
+    pub fn from_config(config: &Config) -> Self {
+        let m = &config.settings.mail;
+        Self {
+            connections: m.connections.max(1),
+            max_attempts: m.max_attempts.max(1),
+            bounce_after: m.bounce_after.max(1),
+            retry_delay: config.retry_delay,
+            rate: m.rate,
+        }
+    }
+
+    /// Exponential backoff with jitter: delay × 2^(attempt-1) × [0.5, 1.5),
+    /// capped at ten minutes.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base =
+            self.retry_delay.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+        let jitter = 0.5 + rand::random::<f64>();
+        Duration::from_secs_f64((base * jitter).min(600.0))
+    }
+}
+
+/// Reports progress: a bar on a terminal, periodic log lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: Instant,
+    done: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            last_log: Instant::now(),
+            done: 0,
+            total,
+        }
+    }
+
+    fn tick(&mut self) {
+        self.done += 1;
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None if self.last_log.elapsed() >= Duration::from_secs(5) => {
+                self.last_log = Instant::now();
+                tracing::info!(done = self.done, total = self.total, "delivering");
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+struct Job {
+    delivery: Delivery,
+    attempt: u32,
+}
+
+/// How many delivery rows are read from the database at a time: memory
+/// stays flat whatever the number of subscribers.
+const BATCH: usize = 1000;
+
+/// The bookkeeping of one delivery run.
+struct Run {
+    digest_id: i64,
+    policy: Policy,
+    now: DateTime<FixedOffset>,
+    summary: Summary,
+    progress: Progress,
+    /// Jobs ready to go, in subscriber order (retries jump the queue).
+    queue: VecDeque<Job>,
+    /// Retries waiting for their time: (when, subscriber id).
+    retries: BinaryHeap<Reverse<(Instant, i64)>>,
+    waiting: HashMap<i64, Job>,
+    in_flight: usize,
+    /// Consecutive "server unreachable" results.
+    unreachable_streak: u32,
+    paused_until: Option<Instant>,
+    /// The server stayed unreachable: stop and leave the rest pending.
+    aborted: bool,
+}
+
+impl Run {
+    /// Records one result, each in its own transaction.
+    fn record(
+        &mut self,
+        state: &mut State,
+        job: Job,
+        outcome: Result<(), Failure>,
+    ) -> Result<(), MailError> {
+        self.in_flight -= 1;
+        let d = &job.delivery;
+        let (id, sub) = (self.digest_id, d.subscriber_id);
+        match outcome {
+            Ok(()) => {
+                state.mark_sent(id, sub, self.now)?;
+                self.unreachable_streak = 0;
+                self.summary.sent += 1;
+                self.progress.tick();
+            }
+            Err(Failure::Permanent(e) | Failure::Invalid(e)) => {
+                if state.mark_failed(id, sub, &e, true, self.policy.bounce_after, self.now)? {
+                    self.summary.bounced += 1;
+                }
+                tracing::warn!(to = %d.email, error = %e, "delivery failed permanently");
+                self.summary.failed += 1;
+                self.progress.tick();
+            }
+            Err(Failure::Transient(e)) => {
+                self.unreachable_streak = 0;
+                if job.attempt >= self.policy.max_attempts {
+                    state.mark_failed(id, sub, &e, false, self.policy.bounce_after, self.now)?;
+                    tracing::warn!(to = %d.email, error = %e, attempts = job.attempt, "delivery failed after retries");
+                    self.summary.failed += 1;
+                    self.progress.tick();
+                } else {
+                    let delay = self.policy.backoff(job.attempt);
+                    let next = self.now + chrono::Duration::from_std(delay).unwrap_or_default();
+                    state.mark_retry(id, sub, &e, next)?;
+                    self.summary.retried += 1;
+                    self.retries.push(Reverse((Instant::now() + delay, sub)));
+                    self.waiting.insert(
+                        sub,
+                        Job {
+                            attempt: job.attempt + 1,
+                            delivery: job.delivery,
+                        },
+                    );
+                }
+            }
+            Err(Failure::Unreachable(e)) => {
+                // Nothing was accepted: the delivery stays pending and keeps
+                // its attempts. Pause everything and back off.
+                self.unreachable_streak += 1;
+                if self.unreachable_streak > self.policy.max_attempts {
+                    if !self.aborted {
+                        tracing::error!(error = %e, "mail server unreachable; leaving the rest for the next run");
+                    }
+                    self.aborted = true;
+                } else {
+                    let delay = self.policy.backoff(self.unreachable_streak);
+                    tracing::warn!(error = %e, retry_in = ?delay, "mail server unreachable; retrying");
+                    self.paused_until = Some(Instant::now() + delay);
+                    self.queue.push_front(job);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves retries whose time has come to the front of the queue.
+    fn release_retries(&mut self) {
+        while let Some(Reverse((due, sub))) = self.retries.peek().copied() {
+            if due > Instant::now() {
+                break;
+            }
+            self.retries.pop();
+            if let Some(job) = self.waiting.remove(&sub) {
+                self.queue.push_front(job);
+            }
+        }
+    }
+
+    /// How long to wait for a result when nothing can be dispatched.
+    fn idle_wait(&self) -> Duration {
+        if self.in_flight > 0 {
+            return Duration::from_millis(50);
+        }
+        let now = Instant::now();
+        let until_retry = self
+            .retries
+            .peek()
+            .map(|Reverse((t, _))| t.saturating_duration_since(now));
+        let until_resume = self.paused_until.map(|t| t.saturating_duration_since(now));
+        until_retry
+            .into_iter()
+            .chain(until_resume)
+            .min()
+            .unwrap_or(Duration::from_millis(50))
+            .max(Duration::from_millis(1))
+    }
+}
+
+/// Delivers every pending delivery of a digest over `policy.connections`
+/// parallel connections. Stops early, leaving rows pending for the next
+/// run, when the server stays unreachable.
+pub fn deliver(
+    state: &mut State,
+    composer: &Composer,
+    transport: &Transport,
+    policy: Policy,
+    now: DateTime<FixedOffset>,
+) -> Result<Summary, MailError> {
+    let digest_id = composer.digest.id;
+    let total = state.delivery_counts(digest_id)?.pending as u64;
+    let mut run = Run {
+        digest_id,
+        policy,
+        now,
+        summary: Summary::default(),
+        progress: Progress::new(total),
+        queue: VecDeque::new(),
+        retries: BinaryHeap::new(),
+        waiting: HashMap::new(),
+        in_flight: 0,
+        unreachable_streak: 0,
+        paused_until: None,
+        aborted: false,
+    };
+    let min_gap = (policy.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / policy.rate));
+    // At most one message per connection is between "handed to a sender"
+    // and "recorded": a crash repeats at most that many.
+    let window = policy.connections;
+
+    std::thread::scope(|scope| -> Result<(), MailError> {
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(window);
+        let (result_tx, result_rx) = crossbeam_channel::unbounded::<(Job, Result<(), Failure>)>();
+        for _ in 0..policy.connections {
+            let job_rx = job_rx.clone();
+            let result_tx = result_tx.clone();
+            scope.spawn(move || {
+                for job in job_rx {
+                    let outcome = composer
+                        .message(&job.delivery)
+                        .and_then(|m| transport.send(&m));
+                    if result_tx.send((job, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(result_tx);
+
+        let mut after = 0i64;
+        let mut exhausted = false;
+        let mut last_dispatch: Option<Instant> = None;
+        let outcome = (|| -> Result<(), MailError> {
+            loop {
+                // Refill from the database, one page at a time.
+                if run.queue.is_empty() && !exhausted && !run.aborted {
+                    let batch = state.pending_batch(digest_id, after, BATCH)?;
+                    exhausted = batch.len() < BATCH;
+                    for d in batch {
+                        after = d.subscriber_id;
+                        if !d.subscriber_active {
+                            state.mark_skipped(
+                                digest_id,
+                                d.subscriber_id,
+                                "unsubscribed after the digest was created",
+                            )?;
+                            run.summary.skipped += 1;
+                            run.progress.tick();
+                            continue;
+                        }
+                        let attempt = d.attempts + 1;
+                        run.queue.push_back(Job {
+                            delivery: d,
+                            attempt,
+                        });
+                    }
+                }
+                if !run.aborted {
+                    run.release_retries();
+                }
+                let paused = run.paused_until.is_some_and(|t| t > Instant::now());
+                let mut dispatched = false;
+                if !paused
+                    && !run.aborted
+                    && run.in_flight < window
+                    && let Some(job) = run.queue.pop_front()
+                {
+                    if let (Some(gap), Some(last)) = (min_gap, last_dispatch) {
+                        std::thread::sleep(gap.saturating_sub(last.elapsed()));
+                    }
+                    last_dispatch = Some(Instant::now());
+                    if job_tx.send(job).is_err() {
+                        break;
+                    }
+                    run.in_flight += 1;
+                    dispatched = true;
+                }
+                if !dispatched {
+                    let done = run.in_flight == 0
+                        && (run.aborted
+                            || (run.queue.is_empty() && exhausted && run.retries.is_empty()));
+                    if done {
+                        break;
+                    }
+                    if let Ok((job, result)) = result_rx.recv_timeout(run.idle_wait()) {
+                        run.record(state, job, result)?;
+                    }
+                }
+                while let Ok((job, result)) = result_rx.try_recv() {
+                    run.record(state, job, result)?;
+                }
+            }
+            Ok(())
+        })();
+        // Closing the job queue lets the sending threads finish; messages
+        // already handed to them are still recorded below.
+        drop(job_tx);
+        for (job, result) in result_rx {
+            run.record(state, job, result)?;
+        }
+        outcome
+    })?;
+    run.progress.finish();
+    run.summary.left_pending = state.delivery_counts(digest_id)?.pending;
+    state.finish_if_done(digest_id)?;
+    Ok(run.summary)
+}
