@@ -152,7 +152,7 @@ impl SmtpServer {
         let ready = dir.path().join(".ready");
         let _ = std::fs::remove_file(&ready);
         let port_arg = port.unwrap_or(0).to_string();
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .arg(repo().join("tests/smtp/server.py"))
             .args(["--port", &port_arg, "--dir"])
             .arg(dir.path().join("mail"))
