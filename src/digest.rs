@@ -400,3 +400,27 @@ pub fn prepare(
         body_hash: rendered.body_hash,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_never_carries_line_breaks_from_content() {
+        assert_eq!(
+            one_line("Book:\r\nBcc: evil@example.com\n  x\u{7}"),
+            "Book: Bcc: evil@example.com x"
+        );
+    }
+
+    #[test]
+    fn personalize_escapes_the_link_for_html_only() {
+        let (html, text) = Rendered::personalize(
+            &format!("<a href=\"{UNSUBSCRIBE_PLACEHOLDER}\">"),
+            &format!("Unsubscribe: {UNSUBSCRIBE_PLACEHOLDER}"),
+            "https://x.org/u/1.a&b",
+        );
+        assert_eq!(html, "<a href=\"https://x.org/u/1.a&amp;b\">");
+        assert_eq!(text, "Unsubscribe: https://x.org/u/1.a&b");
+    }
+}

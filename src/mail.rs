@@ -236,12 +236,18 @@ fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimCon
         message,
     };
     let pem = std::fs::read_to_string(&d.private_key).map_err(|e| err(e.to_string()))?;
-    let algorithm = if pem.contains("RSA PRIVATE KEY") {
-        DkimSigningAlgorithm::Rsa
+    // lettre reads RSA keys as PKCS#1 PEM and Ed25519 keys as the base64 of
+    // the 32 raw key bytes.
+    let key = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
+    } else if pem.contains("-----BEGIN") {
+        return Err(err(
+            "use an RSA key in PKCS#1 PEM (`openssl genrsa -traditional 2048`) or an Ed25519 key as the base64 of its 32 bytes".into(),
+        ));
     } else {
-        DkimSigningAlgorithm::Ed25519
-    };
-    let key = DkimSigningKey::new(&pem, algorithm).map_err(|e| err(e.to_string()))?;
+        DkimSigningKey::new(pem.trim(), DkimSigningAlgorithm::Ed25519)
+    }
+    .map_err(|e| err(e.to_string()))?;
     Ok(DkimConfig::default_config(
         d.selector.clone(),
         d.domain.clone(),

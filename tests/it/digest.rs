@@ -392,3 +392,27 @@ fn preview_writes_files_a_person_can_open() {
         1
     );
 }
+
+#[test]
+fn dkim_signs_when_a_key_is_configured() {
+    use base64::Engine;
+    let server = SmtpServer::start(&[]);
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    let site = site(
+        &server.url(),
+        "  dkim:\n    domain: example.org\n    selector: bw2026\n    private_key: dkim.key",
+    );
+    site.write(
+        "dkim.key",
+        base64::engine::general_purpose::STANDARD.encode(key),
+    );
+    add(&site, &["ann@example.net"]);
+    let run = send(&site, NOW);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let raw = server.messages();
+    let m = parse(&raw[0]);
+    let sig = header(&m, "DKIM-Signature");
+    for field in ["a=ed25519-sha256", "d=example.org", "s=bw2026", "bh="] {
+        assert!(sig.contains(field), "{field} missing in {sig}");
+    }
+}

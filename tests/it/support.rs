@@ -169,6 +169,11 @@ impl SmtpServer {
             {
                 break p;
             }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "tests/smtp/server.py exited ({status}); is aiosmtpd installed? (python3 -m pip install aiosmtpd)"
+                );
+            }
             assert!(
                 started.elapsed().as_secs() < 20,
                 "SMTP test server did not start"
