@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Do everything due at --now and exit (for cron): rebuild the feeds if anything changed, create and send the due digest, resume unfinished deliveries
+    Once {
+        /// Output folder for the feeds (default: paths.output from the config)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Show a book's best author answers, and with --explain why each thread scored as it did
     Answers {
         /// The book's slug (its file name without .md)

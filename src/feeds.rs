@@ -130,6 +130,20 @@ pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
     due
 }
 
+/// The next instant after `now` at which the feeds change by themselves (a
+/// window opens, or closes with its archive in): when to rebuild next.
+pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<DateTime<Tz>> {
+    catalog
+        .books
+        .iter()
+        .flat_map(|b| {
+            let recap = (!b.archive.is_empty()).then_some(b.window.end);
+            std::iter::once(b.window.start).chain(recap)
+        })
+        .filter(|t| *t > now)
+        .min()
+}
+
 /// The stable id of an item: `tag:host,2020:slug/kind`.
 pub fn item_id(config: &Config, slug: &str, kind: Kind) -> String {
     let kind = match kind {

@@ -98,6 +98,47 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
 }
 
 fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {
+    let total = send_due(site, state, now, true)?;
+    if total.digests == 0 {
+        println!("nothing to send");
+    }
+    Ok(exit_for(&total))
+}
+
+/// What a `send_due` did, over every digest it delivered.
+#[derive(Debug, Default)]
+pub(crate) struct SendReport {
+    pub digests: usize,
+    pub created: Option<i64>,
+    pub summary: Summary,
+}
+
+/// The exit code for a delivery report, with the error line explaining it.
+pub(crate) fn exit_for(report: &SendReport) -> ExitCode {
+    let total = &report.summary;
+    if total.left_pending > 0 {
+        eprintln!(
+            "error: {} deliveries are still pending (mail server unreachable); run again later",
+            total.left_pending
+        );
+        exit(EXIT_TEMPFAIL)
+    } else if total.failed > 0 {
+        eprintln!("error: {} deliveries failed", total.failed);
+        exit(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Creates the digest due at `now` (or records why there is none), then
+/// delivers every digest with pending deliveries.
+pub(crate) fn send_due(
+    site: &Site,
+    state: &mut State,
+    now: DateTime<FixedOffset>,
+    print_each: bool,
+) -> anyhow::Result<SendReport> {
+    let mut report = SendReport::default();
     let config = &site.config;
     match digest::prepare(&site.content.catalog, config, &site.templates, state, now)? {
         Prepared::NoTick => tracing::info!("no schedule tick yet"),
@@ -119,25 +160,28 @@ fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::R
             items,
             subject,
             ..
-        } => tracing::info!(
+        } => {
+            report.created = Some(id);
+            tracing::info!(
             digest = id,
             tick = %tick.to_rfc3339(),
             recipients,
             items = items.len(),
             %subject,
             "digest created"
-        ),
+            )
+        }
     }
     let digests = state.sending_digests()?;
     if digests.is_empty() {
-        println!("nothing to send");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(report);
     }
     let signer = signer(site, state)?;
     let transport = Transport::from_url(&config.mail_url, config.settings.mail.connections)?;
     let policy = Policy::from_config(config);
-    let mut total = Summary::default();
+    let total = &mut report.summary;
     for d in &digests {
+        report.digests += 1;
         let tick = DateTime::parse_from_rfc3339(&d.tick)?;
         if now.signed_duration_since(tick) > config.max_delay {
             // Resuming days later would send news late: never.
@@ -151,20 +195,31 @@ fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::R
         let composer = Composer::new(config, &signer, d, now)?;
         tracing::info!(digest = d.id, via = %mail::redact(&config.mail_url), "delivering");
         let s = mail::deliver(state, &composer, &transport, policy, now)?;
-        println!(
-            "digest {} ({}): sent {}, skipped {}, retried {}, failed {}{}",
-            d.id,
-            d.tick,
-            s.sent,
-            s.skipped,
-            s.retried,
-            s.failed,
-            if s.left_pending > 0 {
-                format!(", left pending {}", s.left_pending)
-            } else {
-                String::new()
-            }
+        tracing::info!(
+            digest = d.id,
+            sent = s.sent,
+            skipped = s.skipped,
+            retried = s.retried,
+            failed = s.failed,
+            left_pending = s.left_pending,
+            "delivered"
         );
+        if print_each {
+            println!(
+                "digest {} ({}): sent {}, skipped {}, retried {}, failed {}{}",
+                d.id,
+                d.tick,
+                s.sent,
+                s.skipped,
+                s.retried,
+                s.failed,
+                if s.left_pending > 0 {
+                    format!(", left pending {}", s.left_pending)
+                } else {
+                    String::new()
+                }
+            );
+        }
         total.sent += s.sent;
         total.skipped += s.skipped;
         total.retried += s.retried;
@@ -172,18 +227,7 @@ fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::R
         total.left_pending += s.left_pending;
         total.bounced += s.bounced;
     }
-    Ok(if total.left_pending > 0 {
-        eprintln!(
-            "error: {} deliveries are still pending (mail server unreachable); run again later",
-            total.left_pending
-        );
-        exit(EXIT_TEMPFAIL)
-    } else if total.failed > 0 {
-        eprintln!("error: {} deliveries failed", total.failed);
-        exit(EXIT_PROBLEMS)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report)
 }
 
 fn preview(

@@ -4,6 +4,7 @@ pub mod answers;
 pub mod build;
 pub mod check;
 pub mod digest;
+pub mod once;
 pub mod subscribers;
 
 use std::path::Path;
@@ -19,6 +20,8 @@ pub const EXIT_FATAL: u8 = 2;
 /// Exit code when work was left for a later run (the mail server was
 /// unreachable): EX_TEMPFAIL from sysexits.h, which cron wrappers know.
 pub const EXIT_TEMPFAIL: u8 = 75;
+/// Exit code when another run holds the lock and this one did nothing.
+pub const EXIT_LOCKED: u8 = 3;
 
 /// Loads the config named by `--config`, or the default one if present.
 pub fn load_config(path: Option<&Path>) -> Loaded {
@@ -39,13 +42,22 @@ pub struct Site {
 }
 
 pub fn load_site(config_path: Option<&Path>) -> Result<Site, ExitCode> {
+    site_from(checked_config(config_path)?)
+}
+
+/// The config, or the exit code when it has errors (printed to stderr).
+pub fn checked_config(config_path: Option<&Path>) -> Result<crate::config::Config, ExitCode> {
     let loaded = load_config(config_path);
     print_problems(&loaded.problems, true);
     if loaded.has_errors() {
         eprintln!("error: the config has errors; nothing was done");
         return Err(exit(EXIT_FATAL));
     }
-    let config = loaded.config;
+    Ok(loaded.config)
+}
+
+/// Templates and content for an already checked config.
+pub fn site_from(config: crate::config::Config) -> Result<Site, ExitCode> {
     let (templates, problems) = crate::templates::Templates::load(&config.settings.paths.templates);
     print_problems(&problems, true);
     if !problems.is_empty() {

@@ -187,6 +187,26 @@ impl State {
             .map_err(|_| StateError::Invalid("the stored secret is not 32 bytes".into()))
     }
 
+    /// A value kept between runs (e.g. what the last build was made from).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// A cheap query that proves the database answers (for health checks).
     pub fn ping(&self) -> Result<(), StateError> {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;

@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod digest;
 mod security;
+mod once;
 mod snapshots;
 mod subscribers;
 mod support;

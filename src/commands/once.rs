@@ -1,0 +1,184 @@
+//! `bookweek once`: everything due at `--now`, then exit; for cron.
+//!
+//! A lock file beside the state database keeps two runs from overlapping;
+//! the second exits at once. With nothing due, the run only stats the input
+//! files and asks the database two questions, so it can run every minute.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::config::DEFAULT_PATH;
+use crate::digest;
+use crate::feeds::{self, Rendered};
+use crate::publish::{inputs_fingerprint, write_if_changed};
+use crate::state::State;
+
+use super::digest::{exit_for, send_due};
+use super::{EXIT_FATAL, EXIT_LOCKED, EXIT_PROBLEMS, Site, checked_config, exit, site_from};
+
+const FINGERPRINT: &str = "build.fingerprint";
+const NEXT_CHANGE: &str = "build.next_change";
+
+/// The lock file of a state database: `state/bookweek.db.lock`.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
+    let config = match checked_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let state_path = config.settings.paths.state.clone();
+    let lock = lock_path(&state_path);
+    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return exit(EXIT_FATAL);
+    }
+    let file = match File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot open lock file {}: {e}", lock.display());
+            return exit(EXIT_FATAL);
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            eprintln!(
+                "bookweek once: another bookweek run holds {}; this one did nothing",
+                lock.display()
+            );
+            return exit(EXIT_LOCKED);
+        }
+        Err(TryLockError::Error(e)) => {
+            eprintln!("error: cannot lock {}: {e}", lock.display());
+            return exit(EXIT_FATAL);
+        }
+    }
+    let result = work(config, config_path, out, now);
+    // The lock goes with the file handle; dropping it here says so.
+    drop(file);
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        exit(EXIT_FATAL)
+    })
+}
+
+fn work(
+    config: crate::config::Config,
+    config_path: Option<&Path>,
+    out: Option<&Path>,
+    now: DateTime<FixedOffset>,
+) -> anyhow::Result<ExitCode> {
+    let mut state = State::open(&config.settings.paths.state)?;
+    let settings = &config.settings;
+    let output = out.unwrap_or(&settings.paths.output).to_path_buf();
+    let config_file = config_path.unwrap_or(Path::new(DEFAULT_PATH));
+    let fingerprint = inputs_fingerprint(
+        &[
+            config_file,
+            &output.join(feeds::RSS_FILE),
+            &output.join(feeds::ATOM_FILE),
+            &output.join(feeds::JSON_FILE),
+        ],
+        &[&settings.paths.content, &settings.paths.templates],
+    );
+    let next_change = state
+        .meta(NEXT_CHANGE)?
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
+    let feeds_fresh = state.meta(FINGERPRINT)?.as_deref() == Some(fingerprint.as_str())
+        && next_change.is_none_or(|t| now < t);
+
+    let tick = digest::last_tick(&config, now);
+    let digest_due = match tick {
+        Some(t) => state.digest_for_tick(t.fixed_offset())?.is_none(),
+        None => false,
+    };
+    let unfinished = !state.sending_digests()?.is_empty();
+
+    let mut site: Option<Site> = None;
+    let mut parts: Vec<String> = Vec::new();
+    let mut code = ExitCode::SUCCESS;
+    if feeds_fresh {
+        parts.push("feeds unchanged".into());
+    } else {
+        let s = site_from(config.clone()).map_err(|_| anyhow::anyhow!("nothing was done"))?;
+        let items = feeds::items(&s.content.catalog, &s.config, &s.templates, now)?;
+        let rendered = Rendered::new(&s.config, &items)?;
+        let mut changed = 0;
+        for (name, bytes) in rendered.files() {
+            changed += usize::from(write_if_changed(&output.join(name), bytes.as_bytes())?);
+        }
+        // Fingerprint after writing: the output files are part of it, so a
+        // deleted or edited feed file is rebuilt next time.
+        let fingerprint = inputs_fingerprint(
+            &[
+                config_file,
+                &output.join(feeds::RSS_FILE),
+                &output.join(feeds::ATOM_FILE),
+                &output.join(feeds::JSON_FILE),
+            ],
+            &[&settings.paths.content, &settings.paths.templates],
+        );
+        state.set_meta(FINGERPRINT, &fingerprint)?;
+        let next = feeds::next_change(&s.content.catalog, now).map(|t| t.to_rfc3339());
+        state.set_meta(NEXT_CHANGE, next.as_deref().unwrap_or(""))?;
+        parts.push(if changed > 0 {
+            format!(
+                "feeds rebuilt ({} items, {changed} files changed)",
+                items.len()
+            )
+        } else {
+            format!("feeds unchanged ({} items)", items.len())
+        });
+        if !s.content.rejected.is_empty() {
+            parts.push(format!("{} books left out", s.content.rejected.len()));
+            code = exit(EXIT_PROBLEMS);
+        }
+        site = Some(s);
+    }
+
+    if digest_due || unfinished {
+        let s = match site {
+            Some(s) => s,
+            None => site_from(config).map_err(|_| anyhow::anyhow!("nothing was done"))?,
+        };
+        let report = send_due(&s, &mut state, now, false)?;
+        let t = &report.summary;
+        parts.push(match (report.created, report.digests) {
+            (_, 0) => "no digest to send".into(),
+            (Some(id), _) => format!(
+                "digest {id} created: sent {}, skipped {}, retried {}, failed {}",
+                t.sent, t.skipped, t.retried, t.failed
+            ),
+            (None, _) => format!(
+                "resumed: sent {}, skipped {}, retried {}, failed {}",
+                t.sent, t.skipped, t.retried, t.failed
+            ),
+        });
+        let digest_code = exit_for(&report);
+        if digest_code != ExitCode::SUCCESS {
+            code = digest_code;
+        }
+    } else {
+        parts.push("no digest due".into());
+    }
+    println!("{}", parts.join("; "));
+    Ok(code)
+}
