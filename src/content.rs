@@ -65,8 +65,53 @@ pub struct Loaded {
 
 /// Loads `dir/people/*.md` and `dir/books/*.md`.
 pub fn load(dir: &Path, tz: Tz) -> Result<Loaded, ContentError> {
+    load_cached(dir, tz, &mut Cache::default())
+}
+
+/// What a long-running process remembers between loads: each file's size and
+/// modification time with what parsing it gave, so a reload re-reads only
+/// what changed, and a book broken by an edit keeps its last good version.
+#[derive(Debug, Default)]
+pub struct Cache {
+    people: Vec<(PathBuf, u64, Option<std::time::SystemTime>)>,
+    books: BTreeMap<PathBuf, CachedBook>,
+    /// Files re-read by the last load.
+    pub reread: usize,
+}
+
+#[derive(Debug)]
+struct CachedBook {
+    stamp: (u64, Option<std::time::SystemTime>),
+    problems: Vec<Problem>,
+    /// Whether the current version of the file has errors.
+    broken: bool,
+    /// The last version that parsed without errors.
+    last_good: Option<Book>,
+}
+
+fn stamp(path: &Path) -> (u64, Option<std::time::SystemTime>) {
+    std::fs::metadata(path).map_or((u64::MAX, None), |m| (m.len(), m.modified().ok()))
+}
+
+/// Like [`load`], reusing what `cache` knows about unchanged files.
+pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, ContentError> {
     let mut loaded = Loaded::default();
-    for path in markdown_files(&dir.join("people"))? {
+    cache.reread = 0;
+    let people_files = markdown_files(&dir.join("people"))?;
+    let people_stamps: Vec<_> = people_files
+        .iter()
+        .map(|p| {
+            let (len, mtime) = stamp(p);
+            (p.clone(), len, mtime)
+        })
+        .collect();
+    // Books resolve their authors against the people: when a people file
+    // changes, every book is read again.
+    if people_stamps != cache.people {
+        cache.books.clear();
+        cache.people = people_stamps;
+    }
+    for path in people_files {
         loaded.files += 1;
         match read_text(&path) {
             Ok(text) => match parse_person(&path, &text) {
@@ -79,39 +124,59 @@ pub fn load(dir: &Path, tz: Tz) -> Result<Loaded, ContentError> {
             Err(p) => loaded.problems.push(p),
         }
     }
-    let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in markdown_files(&dir.join("books"))? {
+    let book_files = markdown_files(&dir.join("books"))?;
+    cache.books.retain(|p, _| book_files.contains(p));
+    for path in &book_files {
         loaded.files += 1;
-        let parsed = read_text(&path).map_err(|p| vec![p]).and_then(|text| {
-            let (book, problems) = parse_book(&path, &text, &loaded.catalog.people, tz);
-            loaded.problems.extend(problems);
-            book.ok_or_else(Vec::new)
-        });
-        match parsed {
-            Ok(book) => {
-                // Slugs become URLs and ids; two that differ only in case
-                // collide on case-insensitive file systems and web servers.
-                let key = book.slug.to_lowercase();
-                if let Some(first) = slugs.get(&key) {
-                    loaded.problems.push(Problem::error(
-                        &path,
-                        (1, 1),
-                        format!(
-                            "duplicate slug `{}`: {} already uses it",
-                            book.slug,
-                            first.display()
-                        ),
-                    ));
-                    loaded.rejected.push(path);
-                } else {
-                    slugs.insert(key, path);
-                    loaded.catalog.books.push(book);
-                }
+        let now_stamp = stamp(path);
+        let fresh = cache.books.get(path).is_some_and(|c| c.stamp == now_stamp);
+        if !fresh {
+            cache.reread += 1;
+            let (book, problems) = match read_text(path) {
+                Ok(text) => parse_book(path, &text, &loaded.catalog.people, tz),
+                Err(p) => (None, vec![p]),
+            };
+            let previous = cache.books.remove(path).and_then(|c| c.last_good);
+            let broken = book.is_none();
+            cache.books.insert(
+                path.clone(),
+                CachedBook {
+                    stamp: now_stamp,
+                    problems,
+                    broken,
+                    last_good: book.or(previous),
+                },
+            );
+        }
+    }
+    let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (path, cached) in &cache.books {
+        loaded.problems.extend(cached.problems.iter().cloned());
+        if cached.broken {
+            loaded.rejected.push(path.clone());
+        }
+        let Some(book) = &cached.last_good else {
+            continue;
+        };
+        // Slugs become URLs and ids; two that differ only in case collide on
+        // case-insensitive file systems and web servers.
+        let key = book.slug.to_lowercase();
+        if let Some(first) = slugs.get(&key) {
+            loaded.problems.push(Problem::error(
+                path,
+                (1, 1),
+                format!(
+                    "duplicate slug `{}`: {} already uses it",
+                    book.slug,
+                    first.display()
+                ),
+            ));
+            if !cached.broken {
+                loaded.rejected.push(path.clone());
             }
-            Err(problems) => {
-                loaded.problems.extend(problems);
-                loaded.rejected.push(path);
-            }
+        } else {
+            slugs.insert(key, path.clone());
+            loaded.catalog.books.push(book.clone());
         }
     }
     loaded
