@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Run as a daemon: serve the feeds and the subscribe/unsubscribe pages over HTTP, rebuild at every window start and end and on file changes, send the digest on schedule
+    Run,
     /// Do everything due at --now and exit (for cron): rebuild the feeds if anything changed, create and send the due digest, resume unfinished deliveries
     Once {
         /// Output folder for the feeds (default: paths.output from the config)

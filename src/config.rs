@@ -27,6 +27,22 @@ pub struct Settings {
     pub feeds: Feeds,
     pub digest: Digest,
     pub mail: Mail,
+    pub server: Server,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Server {
+    /// Where `bookweek run` listens for HTTP (feeds, subscribe, unsubscribe).
+    pub listen: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -587,6 +603,22 @@ fn validate(
         ));
         settings.mail.rate = 0.0;
     }
+    if settings
+        .server
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_err()
+    {
+        problems.push(Problem::error(
+            path,
+            pos("server", "listen"),
+            format!(
+                "`server.listen` must be an address and port like `127.0.0.1:8080`, not `{}`",
+                settings.server.listen
+            ),
+        ));
+        settings.server.listen = defaults.server.listen.clone();
+    }
     let secret = std::env::var("BOOKWEEK_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -645,7 +677,7 @@ pub fn check_mail_url(url: &str) -> Result<(), String> {
         };
     }
     if url.starts_with("smtp://") || url.starts_with("smtps://") {
-        return lettre::SmtpTransport::from_url(url)
+        return crate::smtp::SmtpConfig::from_url(url)
             .map(|_| ())
             .map_err(|e| format!("is not a usable SMTP URL: {e}"));
     }

@@ -55,7 +55,7 @@ pub enum ContentError {
 
 /// The catalog of good books and people, every problem found, and the book
 /// files left out because of errors.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub catalog: Catalog,
     pub problems: Vec<Problem>,

@@ -7,7 +7,7 @@
 //! older than `digest.max_delay` when bookweek gets to it is recorded as
 //! skipped and never sent late; its items stay eligible for the next tick.
 
-use chrono::{DateTime, Datelike, FixedOffset, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Weekday};
 use chrono_tz::Tz;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -34,7 +34,8 @@ pub enum DigestError {
 
 /// The most recent schedule tick at or before `now`, in the site's zone.
 pub fn last_tick(config: &Config, now: DateTime<FixedOffset>) -> Option<DateTime<Tz>> {
-    let local = now.with_timezone(&config.timezone);
+    // Ticks are whole seconds; a clock with nanoseconds would make them differ.
+    let local = now.with_timezone(&config.timezone).with_nanosecond(0)?;
     config.schedule.find_previous_occurrence(&local, true).ok()
 }
 

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, FixedOffset};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{Address, FileTransport, Message, SmtpTransport, Transport as _};
+use lettre::{Address, FileTransport, Message, Transport as _};
 
 use crate::config::Config;
 use crate::digest::Rendered;
+use crate::smtp::{SmtpClient, SmtpConfig, SmtpError};
 use crate::state::{Delivery, DigestRecord, State, StateError};
 use crate::token::{Purpose, Signer};
 
@@ -47,15 +47,17 @@ pub enum Failure {
 }
 
 /// Where messages go: an SMTP relay, or `.eml` files in a folder.
-#[derive(Clone)]
+///
+/// SMTP goes through [`crate::smtp`], not lettre's transport: lettre 0.11.23
+/// stalls 40 ms on every message (Nagle's algorithm, see src/smtp.rs).
 pub enum Transport {
-    Smtp(SmtpTransport),
+    Smtp(SmtpConfig),
     File(FileTransport),
 }
 
 impl Transport {
     /// From `smtp://…`, `smtps://…` (lettre's URL form) or `file://DIR`.
-    pub fn from_url(url: &str, connections: usize) -> Result<Self, MailError> {
+    pub fn from_url(url: &str) -> Result<Self, MailError> {
         let err = |message: String| MailError::Transport {
             url: redact(url),
             message,
@@ -64,31 +66,68 @@ impl Transport {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
             return Ok(Self::File(FileTransport::new(dir)));
         }
-        let builder = SmtpTransport::from_url(url).map_err(|e| err(e.to_string()))?;
-        Ok(Self::Smtp(
-            builder
-                .pool_config(PoolConfig::new().max_size(connections.max(1) as u32))
-                .timeout(Some(Duration::from_secs(60)))
-                .build(),
-        ))
+        let mut cfg = SmtpConfig::from_url(url).map_err(err)?;
+        cfg.timeout = Duration::from_secs(60);
+        Ok(Self::Smtp(cfg))
     }
 
+    /// A sender that keeps one connection open across messages: one per
+    /// sending thread.
+    pub fn sender(&self) -> Sender<'_> {
+        Sender {
+            transport: self,
+            client: None,
+        }
+    }
+
+    /// Sends one message on a connection of its own.
     pub fn send(&self, message: &Message) -> Result<(), Failure> {
-        match self {
-            Self::File(t) => t
-                .send(message)
-                .map(|_| ())
-                .map_err(|e| Failure::Unreachable(e.to_string())),
-            Self::Smtp(t) => t.send(message).map(|_| ()).map_err(|e| {
-                let text = e.to_string();
-                if e.is_permanent() {
-                    Failure::Permanent(text)
-                } else if e.is_transient() {
-                    Failure::Transient(text)
-                } else {
-                    Failure::Unreachable(text)
-                }
-            }),
+        let mut sender = self.sender();
+        let result = sender.send(message);
+        sender.finish();
+        result
+    }
+}
+
+/// One connection's worth of sending.
+pub struct Sender<'t> {
+    transport: &'t Transport,
+    client: Option<SmtpClient>,
+}
+
+impl Sender<'_> {
+    pub fn send(&mut self, message: &Message) -> Result<(), Failure> {
+        let cfg = match self.transport {
+            Transport::File(t) => {
+                return t
+                    .send(message)
+                    .map(|_| ())
+                    .map_err(|e| Failure::Unreachable(e.to_string()));
+            }
+            Transport::Smtp(cfg) => cfg,
+        };
+        let client = match &mut self.client {
+            Some(c) => c,
+            None => self
+                .client
+                .insert(SmtpClient::connect(cfg).map_err(|e| Failure::Unreachable(e.to_string()))?),
+        };
+        let result = client.send_message(message);
+        if client.is_broken() {
+            self.client = None;
+        }
+        result.map_err(|e| match e {
+            SmtpError::Transient { .. } => Failure::Transient(e.to_string()),
+            SmtpError::Permanent { .. } => Failure::Permanent(e.to_string()),
+            SmtpError::Invalid(m) => Failure::Invalid(m),
+            SmtpError::Connection(m) => Failure::Unreachable(m),
+        })
+    }
+
+    /// Says goodbye to the server politely.
+    pub fn finish(self) {
+        if let Some(c) = self.client {
+            c.quit();
         }
     }
 }
@@ -219,6 +258,56 @@ impl<'a> Composer<'a> {
     }
 }
 
+/// The email that asks a new subscriber to confirm, rendered from the
+/// `confirm.*.j2` templates.
+pub fn confirmation(
+    config: &Config,
+    templates: &crate::templates::Templates,
+    email: &str,
+    confirm_url: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<Message, String> {
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        site_title: &'a str,
+        site_url: String,
+        language: &'a str,
+        confirm_url: &'a str,
+        subject: String,
+    }
+    let site = &config.settings.site;
+    let mut view = View {
+        site_title: &site.title,
+        site_url: config.base_url.to_string(),
+        language: &site.language,
+        confirm_url,
+        subject: String::new(),
+    };
+    let subject = templates
+        .render("confirm.subject.j2", &view)
+        .map_err(|e| e.to_string())?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    view.subject = subject.clone();
+    let text = templates
+        .render("confirm.txt.j2", &view)
+        .map_err(|e| e.to_string())?;
+    let html = templates
+        .render("confirm.html.j2", &view)
+        .map_err(|e| e.to_string())?;
+    let to: Address = email
+        .parse()
+        .map_err(|e| format!("bad address {email:?}: {e}"))?;
+    Message::builder()
+        .from(config.from.clone())
+        .to(Mailbox::new(None, to))
+        .subject(subject)
+        .date(SystemTime::from(now))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| e.to_string())
+}
+
 /// A display name as an RFC 5322 phrase: quoted when it has specials.
 fn quote_phrase(s: &str) -> String {
     let clean: String = s.chars().filter(|c| !c.is_control()).collect();
@@ -268,7 +357,7 @@ pub struct Summary {
 }
 
 /// How a delivery run behaves; from the config, but tests may shorten waits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub connections: usize,
     pub max_attempts: u32,
@@ -276,6 +365,9 @@ pub struct Policy {
     pub retry_delay: Duration,
     /// Messages per second, 0 for no limit.
     pub rate: f64,
+    /// Set by a shutting-down daemon: hand out no new messages; those in
+    /// flight finish and are recorded, the rest stay pending.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Policy {
@@ -287,6 +379,7 @@ impl Policy {
             bounce_after: m.bounce_after.max(1),
             retry_delay: config.retry_delay,
             rate: m.rate,
+            stop: None,
         }
     }
 
@@ -490,7 +583,7 @@ pub fn deliver(
     let total = state.delivery_counts(digest_id)?.pending as u64;
     let mut run = Run {
         digest_id,
-        policy,
+        policy: policy.clone(),
         now,
         summary: Summary::default(),
         progress: Progress::new(total),
@@ -553,6 +646,15 @@ pub fn deliver(
                             attempt,
                         });
                     }
+                }
+                if run
+                    .policy
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+                {
+                    // Stopping counts as an outage: nothing new goes out.
+                    run.aborted = true;
                 }
                 if !run.aborted {
                     run.release_retries();

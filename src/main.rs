@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             explain,
             format,
         } => commands::answers::run(config, &slug, limit, explain, format),
+        Command::Run => bookweek::daemon::run(config, cli.now),
         Command::Once { out } => commands::once::run(config, out.as_deref(), now),
         Command::Digest { command } => commands::digest::run(config, command, now),
         Command::Subscribers { command } => commands::subscribers::run(config, command, now),

@@ -25,6 +25,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/digest.html.j2"),
     ),
     ("digest.txt.j2", include_str!("../templates/digest.txt.j2")),
+    (
+        "confirm.subject.j2",
+        include_str!("../templates/confirm.subject.j2"),
+    ),
+    (
+        "confirm.txt.j2",
+        include_str!("../templates/confirm.txt.j2"),
+    ),
+    (
+        "confirm.html.j2",
+        include_str!("../templates/confirm.html.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +48,7 @@ pub struct RenderError {
 }
 
 /// The loaded templates and where each one came from.
+#[derive(Clone)]
 pub struct Templates {
     env: Environment<'static>,
     sources: Vec<(String, PathBuf)>,

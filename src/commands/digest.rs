@@ -98,7 +98,7 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
 }
 
 fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {
-    let total = send_due(site, state, now, true)?;
+    let total = send_due(site, state, now, true, None)?;
     if total.digests == 0 {
         println!("nothing to send");
     }
@@ -137,6 +137,7 @@ pub(crate) fn send_due(
     state: &mut State,
     now: DateTime<FixedOffset>,
     print_each: bool,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> anyhow::Result<SendReport> {
     let mut report = SendReport::default();
     let config = &site.config;
@@ -177,8 +178,9 @@ pub(crate) fn send_due(
         return Ok(report);
     }
     let signer = signer(site, state)?;
-    let transport = Transport::from_url(&config.mail_url, config.settings.mail.connections)?;
-    let policy = Policy::from_config(config);
+    let transport = Transport::from_url(&config.mail_url)?;
+    let mut policy = Policy::from_config(config);
+    policy.stop = stop;
     let total = &mut report.summary;
     for d in &digests {
         report.digests += 1;
@@ -194,7 +196,7 @@ pub(crate) fn send_due(
         }
         let composer = Composer::new(config, &signer, d, now)?;
         tracing::info!(digest = d.id, via = %mail::redact(&config.mail_url), "delivering");
-        let s = mail::deliver(state, &composer, &transport, policy, now)?;
+        let s = mail::deliver(state, &composer, &transport, policy.clone(), now)?;
         tracing::info!(
             digest = d.id,
             sent = s.sent,

@@ -159,7 +159,7 @@ fn work(
             Some(s) => s,
             None => site_from(config).map_err(|_| anyhow::anyhow!("nothing was done"))?,
         };
-        let report = send_due(&s, &mut state, now, false)?;
+        let report = send_due(&s, &mut state, now, false, None)?;
         let t = &report.summary;
         parts.push(match (report.created, report.digests) {
             (_, 0) => "no digest to send".into(),

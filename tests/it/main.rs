@@ -4,9 +4,10 @@
 mod answers;
 mod build;
 mod check;
+mod daemon;
 mod digest;
-mod security;
 mod once;
+mod security;
 mod snapshots;
 mod subscribers;
 mod support;

@@ -33,9 +33,19 @@ fn second_run_does_nothing() {
     assert_eq!(server.messages().len(), 1);
     // A changed book is picked up by the next run.
     let book = "content/books/20221121-reliable-machine-learning.md";
-    site.write(book, site.read(book).replace("title: Reliable Machine Learning", "title: Reliable ML"));
+    site.write(
+        book,
+        site.read(book)
+            .replace("title: Reliable Machine Learning", "title: Reliable ML"),
+    );
     let third = site.run(&["--now", "2022-12-12T09:02:30+01:00", "once"]);
-    assert!(third.stdout.starts_with("feeds rebuilt (2 items, 3 files changed)"), "{}", third.stdout);
+    assert!(
+        third
+            .stdout
+            .starts_with("feeds rebuilt (2 items, 3 files changed)"),
+        "{}",
+        third.stdout
+    );
 }
 
 #[test]
@@ -63,7 +73,10 @@ fn two_runs_started_together_send_the_digest_once() {
     let down = SmtpServer::start(&["--down-until-file", "/nonexistent/never"]);
     let site = Site::with_content(
         &repo().join("content"),
-        &format!("mail:\n  url: {}\n  retry_delay: 300ms\n  max_attempts: 2\n", down.url()),
+        &format!(
+            "mail:\n  url: {}\n  retry_delay: 300ms\n  max_attempts: 2\n",
+            down.url()
+        ),
     );
     site.run(&["subscribers", "add", "ann@example.net"]);
     let spawn = || {
@@ -80,7 +93,13 @@ fn two_runs_started_together_send_the_digest_once() {
     let b = spawn();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = [a.status.code().unwrap(), b.status.code().unwrap()];
-    assert_eq!(codes, [75, 3], "{}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        codes,
+        [75, 3],
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
     assert!(String::from_utf8_lossy(&b.stderr).contains("another bookweek run holds"));
     // The server comes back: the next run delivers the digest, once.
     let (dir, port) = down.stop();

@@ -1,0 +1,575 @@
+//! `bookweek run`: the long-running process. It wires the parts together and
+//! holds no business rules: a scheduler (the digest cron and one-shot jobs at
+//! every window start and end), a folder watcher that reloads what changed,
+//! the HTTP server, and a graceful shutdown.
+//!
+//! One task owns the loaded site and handles events one at a time, so a
+//! reload, a rebuild and a digest never race; the server reads the last
+//! published feeds through a watch channel.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
+
+use crate::commands::Site;
+use crate::commands::digest::send_due;
+use crate::config::{self, Config};
+use crate::content::{self, Cache};
+use crate::feeds::{self, Kind, Rendered};
+use crate::mail::{self, Transport};
+use crate::model::Catalog;
+use crate::publish::write_if_changed;
+use crate::server::{self, AppState, BookCard, FeedFile, Published};
+use crate::state::{State, Subscriber};
+use crate::templates::Templates;
+use crate::token::Signer;
+
+/// What the event loop reacts to.
+#[derive(Debug)]
+enum Event {
+    /// Files under content/, templates/ or the config file changed.
+    Files(Vec<PathBuf>),
+    /// A window opened or closed at this time: the feeds change without a
+    /// file change.
+    Boundary(DateTime<FixedOffset>),
+    /// The digest schedule ticked.
+    Digest,
+}
+
+/// The daemon's clock: the real one, shifted so that it read `--now` at
+/// start (tests start the daemon "just before" an event).
+pub use crate::server::Clock;
+
+fn clock_from(now: Option<DateTime<FixedOffset>>) -> Clock {
+    let offset = now
+        .map(|n| n.signed_duration_since(Utc::now()))
+        .unwrap_or_default();
+    Arc::new(move || (Utc::now() + offset).fixed_offset())
+}
+
+pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(crate::commands::EXIT_FATAL);
+        }
+    };
+    let config_path = config_path.map(Path::to_path_buf);
+    runtime.block_on(async move {
+        match main(config_path, clock_from(now)).await {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::from(crate::commands::EXIT_FATAL)
+            }
+        }
+    })
+}
+
+/// The loaded inputs, owned by the event loop.
+struct Live {
+    config_path: Option<PathBuf>,
+    config: Config,
+    templates: Templates,
+    cache: Cache,
+    content: content::Loaded,
+    signer: Signer,
+}
+
+impl Live {
+    fn site(&self) -> Site {
+        Site {
+            config: self.config.clone(),
+            templates: self.templates.clone(),
+            content: self.content.clone(),
+        }
+    }
+
+    /// Re-reads what changed. A broken config or template keeps the last
+    /// good one; a broken book keeps its last good version (the cache does).
+    fn reload(&mut self, changed: &[PathBuf]) {
+        let config_file = self
+            .config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+        let touches = |dir: &Path| {
+            changed
+                .iter()
+                .any(|p| p.starts_with(dir) || ends_with(p, dir))
+        };
+        if changed.iter().any(|p| ends_with(p, &config_file)) {
+            let loaded = config::load(&config_file, self.config_path.is_some());
+            for p in &loaded.problems {
+                tracing::warn!("{p}");
+            }
+            if loaded.has_errors() {
+                tracing::error!("config has errors: keeping the last good one");
+            } else {
+                self.config = loaded.config;
+                tracing::info!(file = %config_file.display(), "config reloaded");
+            }
+        }
+        if touches(&self.config.settings.paths.templates)
+            || changed.iter().any(|p| ends_with(p, &config_file))
+        {
+            let (templates, problems) = Templates::load(&self.config.settings.paths.templates);
+            for p in &problems {
+                tracing::error!("{p}");
+            }
+            if problems.is_empty() {
+                self.templates = templates;
+            } else {
+                tracing::error!("templates have errors: keeping the last good ones");
+            }
+        }
+        self.load_content();
+    }
+
+    fn load_content(&mut self) {
+        match content::load_cached(
+            &self.config.settings.paths.content,
+            self.config.timezone,
+            &mut self.cache,
+        ) {
+            Ok(loaded) => {
+                for p in &loaded.problems {
+                    if p.is_error() {
+                        tracing::error!("{p}");
+                    } else {
+                        tracing::warn!("{p}");
+                    }
+                }
+                tracing::info!(
+                    books = loaded.catalog.books.len(),
+                    reread = self.cache.reread,
+                    "content loaded"
+                );
+                self.content = loaded;
+            }
+            Err(e) => tracing::error!("{e}; keeping the last good content"),
+        }
+    }
+}
+
+fn ends_with(p: &Path, suffix: &Path) -> bool {
+    let suffix: PathBuf = suffix
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    p.ends_with(&suffix)
+}
+
+/// Builds the feeds at `now`, writes them to the output folder and hands
+/// them to the server.
+fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Published>>) {
+    let catalog = &live.content.catalog;
+    let items = match feeds::items(catalog, &live.config, &live.templates, now) {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::error!("{e}; keeping the last published feeds");
+            return;
+        }
+    };
+    let rendered = match Rendered::new(&live.config, &items) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}; keeping the last published feeds");
+            return;
+        }
+    };
+    let output = &live.config.settings.paths.output;
+    let mut changed = 0;
+    for (name, bytes) in rendered.files() {
+        match write_if_changed(&output.join(name), bytes.as_bytes()) {
+            Ok(c) => changed += usize::from(c),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    let feeds = FeedFile::from_rendered(&rendered, &items);
+    let (current, upcoming) = cards(catalog, &live.config, now);
+    let published = Published {
+        feeds,
+        built_at: now,
+        books: catalog.books.len(),
+        current,
+        upcoming,
+    };
+    tx.send_replace(Arc::new(published));
+    tracing::info!(items = items.len(), files_changed = changed, "published");
+}
+
+/// The book whose window is open at `now`, and the next one.
+fn cards(
+    catalog: &Catalog,
+    config: &Config,
+    now: DateTime<FixedOffset>,
+) -> (Option<BookCard>, Option<BookCard>) {
+    let card = |b: &crate::model::Book| BookCard {
+        title: b.title.clone(),
+        authors: b.author_names(),
+        window: b.window.in_words(),
+        url: config
+            .book_url(&b.slug)
+            .map_or_else(String::new, |u| u.to_string()),
+    };
+    let current = catalog
+        .books
+        .iter()
+        .find(|b| b.window.start <= now && now < b.window.end)
+        .map(card);
+    let upcoming = catalog
+        .books
+        .iter()
+        .find(|b| b.window.start > now)
+        .map(card);
+    (current, upcoming)
+}
+
+/// One-shot jobs at every future window start and end (recaps need an
+/// archive); replaces the previous set.
+async fn schedule_boundaries(
+    sched: &JobScheduler,
+    jobs: &mut Vec<Uuid>,
+    catalog: &Catalog,
+    now: DateTime<FixedOffset>,
+    tx: &mpsc::Sender<Event>,
+) {
+    for id in jobs.drain(..) {
+        let _ = sched.remove(&id).await;
+    }
+    let mut times: Vec<DateTime<FixedOffset>> =
+        feeds::due(catalog, DateTime::<FixedOffset>::MAX_UTC.fixed_offset())
+            .into_iter()
+            .filter(|d| d.kind == Kind::Opening || !d.book.archive.is_empty())
+            .map(|d| d.date.fixed_offset())
+            .filter(|t| *t > now)
+            .collect();
+    times.sort();
+    times.dedup();
+    for t in times {
+        let Ok(wait) = (t - now).to_std() else {
+            continue;
+        };
+        let tx = tx.clone();
+        let job = Job::new_one_shot_async(wait, move |_, _| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.send(Event::Boundary(t)).await;
+            })
+        });
+        match job {
+            Ok(job) => match sched.add(job).await {
+                Ok(id) => jobs.push(id),
+                Err(e) => tracing::error!("cannot schedule a window job: {e}"),
+            },
+            Err(e) => tracing::error!("cannot schedule a window job: {e}"),
+        }
+    }
+    tracing::info!(jobs = jobs.len(), "window jobs scheduled");
+}
+
+/// Editors' temporary and swap files, which must not trigger reloads.
+fn is_editor_noise(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with('.')
+        || name.starts_with('#')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name == "4913"
+}
+
+async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<ExitCode> {
+    let config = match crate::commands::checked_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    // The same lock as `once`: a cron run next to the daemon exits at once.
+    let lock_path = crate::commands::once::lock_path(&config.settings.paths.state);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "bookweek run: another bookweek run holds {}; exiting",
+            lock_path.display()
+        );
+        return Ok(ExitCode::from(crate::commands::EXIT_LOCKED));
+    }
+    let state = State::open(&config.settings.paths.state)?;
+    let signer = match &config.secret {
+        Some(key) => Signer::new(key),
+        None => Signer::new(&state.stored_secret()?),
+    };
+    drop(state);
+    let (templates, problems) = Templates::load(&config.settings.paths.templates);
+    for p in &problems {
+        tracing::error!("{p}");
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("the templates have errors; fix them and start again");
+    }
+    let mut live = Live {
+        config_path: config_path.clone(),
+        config,
+        templates,
+        cache: Cache::default(),
+        content: content::Loaded::default(),
+        signer,
+    };
+    live.load_content();
+
+    let (published_tx, published_rx) = watch::channel(Arc::new(Published {
+        feeds: Vec::new(),
+        built_at: clock(),
+        books: 0,
+        current: None,
+        upcoming: None,
+    }));
+    publish(&live, clock(), &published_tx);
+
+    let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Scheduler: the digest cron, and one-shot jobs at window boundaries.
+    let sched = JobScheduler::new().await?;
+    {
+        let tx = events_tx.clone();
+        let job = Job::new_async_tz(
+            live.config.settings.digest.schedule.as_str(),
+            live.config.timezone,
+            move |_, _| {
+                let tx = tx.clone();
+                Box::pin(async move {
+                    let _ = tx.send(Event::Digest).await;
+                })
+            },
+        )?;
+        sched.add(job).await?;
+    }
+    let mut boundary_jobs = Vec::new();
+    schedule_boundaries(
+        &sched,
+        &mut boundary_jobs,
+        &live.content.catalog,
+        clock(),
+        &events_tx,
+    )
+    .await;
+    sched.start().await?;
+
+    // Watcher: debounced, on content/, templates/ and the config file's folder.
+    let watcher_tx = events_tx.clone();
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        Duration::from_millis(200),
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| match result {
+            Ok(events) => {
+                // Reading a file is an event too (access); only writes,
+                // creations, renames and removals mean something changed.
+                let paths: Vec<PathBuf> = events
+                    .into_iter()
+                    .filter(|e| {
+                        use notify::EventKind;
+                        matches!(
+                            e.event.kind,
+                            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                        )
+                    })
+                    .flat_map(|e| e.event.paths)
+                    .filter(|p| !is_editor_noise(p))
+                    .collect();
+                if !paths.is_empty() {
+                    let _ = watcher_tx.blocking_send(Event::Files(paths));
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!("watcher: {e}");
+                }
+            }
+        },
+    )?;
+    {
+        use notify::RecursiveMode;
+        let settings = &live.config.settings;
+        debouncer.watch(&settings.paths.content, RecursiveMode::Recursive)?;
+        if settings.paths.templates.is_dir() {
+            debouncer.watch(&settings.paths.templates, RecursiveMode::Recursive)?;
+        }
+        let config_file = config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+        if let Some(dir) = config_file.parent().filter(|d| d.is_dir()) {
+            debouncer.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+    }
+
+    // HTTP server.
+    let transport = Arc::new(Transport::from_url(&live.config.mail_url)?);
+    let app = Arc::new(AppState::new(
+        published_rx,
+        Arc::new(live.config.clone()),
+        live.config.settings.paths.state.clone(),
+        live.signer.clone(),
+        confirmation_sender(&live, transport, clock.clone()),
+        clock.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(&live.config.settings.server.listen).await?;
+    let addr = listener.local_addr()?;
+    // Tests and operators read the actual address (the port may be 0).
+    println!("bookweek: listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn({
+        let mut shutdown_rx = shutdown_rx.clone();
+        let app = app.clone();
+        async move {
+            let router = server::router(app).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_rx.wait_for(|s| *s).await;
+                })
+                .await
+        }
+    });
+
+    // Catch up exactly as `once` would.
+    let mut sending: Option<tokio::task::JoinHandle<()>> =
+        Some(spawn_send(&live, clock(), stop.clone()));
+
+    let mut signals = Signals::new()?;
+    loop {
+        tokio::select! {
+            _ = signals.recv() => break,
+            Some(event) = events_rx.recv() => match event {
+                Event::Files(paths) => {
+                    tracing::info!(files = paths.len(), "files changed");
+                    live.reload(&paths);
+                    publish(&live, clock(), &published_tx);
+                    schedule_boundaries(&sched, &mut boundary_jobs, &live.content.catalog, clock(), &events_tx).await;
+                }
+                Event::Boundary(t) => {
+                    // The scheduler may fire a little early; the feeds must
+                    // change at the boundary, not before it.
+                    let early = (t - clock()).to_std().ok().filter(|d| !d.is_zero());
+                    match early {
+                        Some(wait) => {
+                            let tx = events_tx.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(wait).await;
+                                let _ = tx.send(Event::Boundary(t)).await;
+                            });
+                        }
+                        None => publish(&live, clock(), &published_tx),
+                    }
+                }
+                Event::Digest => {
+                    // One send at a time; a tick during a long send is picked
+                    // up by the next one (it resumes pending deliveries).
+                    if sending.as_ref().is_none_or(|h| h.is_finished()) {
+                        publish(&live, clock(), &published_tx);
+                        sending = Some(spawn_send(&live, clock(), stop.clone()));
+                    }
+                }
+            },
+        }
+    }
+
+    // Shutdown: stop accepting requests, let the message in flight finish
+    // and be recorded, and be gone within ten seconds.
+    tracing::info!("shutting down");
+    stop.store(true, Ordering::Relaxed);
+    let _ = shutdown_tx.send(true);
+    let _ = sched.clone().shutdown().await;
+    drop(debouncer);
+    if let Some(handle) = sending {
+        let _ = tokio::time::timeout(Duration::from_secs(8), handle).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), app.finish_sends()).await;
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates and sends the due digest on a blocking thread.
+fn spawn_send(
+    live: &Live,
+    now: DateTime<FixedOffset>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let site = live.site();
+    tokio::task::spawn_blocking(move || {
+        let result = State::open(&site.config.settings.paths.state)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut state| send_due(&site, &mut state, now, false, Some(stop)));
+        match result {
+            Ok(report) if report.digests > 0 => {
+                let s = report.summary;
+                tracing::info!(
+                    sent = s.sent,
+                    skipped = s.skipped,
+                    retried = s.retried,
+                    failed = s.failed,
+                    left_pending = s.left_pending,
+                    "digest run finished"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("digest: {e:#}"),
+        }
+    })
+}
+
+/// Sends confirmation emails for the subscribe form, with the digest's
+/// transport and the `confirm.*.j2` templates.
+fn confirmation_sender(
+    live: &Live,
+    transport: Arc<Transport>,
+    clock: Clock,
+) -> server::SendConfirmation {
+    let config = live.config.clone();
+    let templates = live.templates.clone();
+    Arc::new(move |subscriber: &Subscriber, url: &str| {
+        let message = mail::confirmation(&config, &templates, &subscriber.email, url, clock())?;
+        transport.send(&message).map_err(|e| format!("{e:?}"))
+    })
+}
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+}
