@@ -607,14 +607,17 @@ pub fn deliver(
             let job_rx = job_rx.clone();
             let result_tx = result_tx.clone();
             scope.spawn(move || {
+                // One connection per thread, kept open across messages.
+                let mut sender = transport.sender();
                 for job in job_rx {
                     let outcome = composer
                         .message(&job.delivery)
-                        .and_then(|m| transport.send(&m));
+                        .and_then(|m| sender.send(&m));
                     if result_tx.send((job, outcome)).is_err() {
                         break;
                     }
                 }
+                sender.finish();
             });
         }
         drop(result_tx);

@@ -197,6 +197,15 @@ impl SmtpServer {
         files.iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
 
+    /// How many messages arrived so far (cheap: no file is read).
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("mail")).map_or(0, |rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+    }
+
     /// Stops the server, keeping its folder (to start it again on the same port).
     pub fn stop(mut self) -> (tempfile::TempDir, u16) {
         let _ = self.child.kill();
