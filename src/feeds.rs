@@ -264,23 +264,16 @@ fn item(
             )
         }
     };
-    let kind_name = match kind {
-        Kind::Opening => "opening",
-        Kind::Recap => "recap",
-    };
     Ok(Item {
         kind,
         slug: book.slug.clone(),
-        id: format!(
-            "tag:{},{TAG_YEAR}:{}/{kind_name}",
-            config.id_host(),
-            book.slug
-        ),
-        title,
+        id: item_id(config, &book.slug, kind),
+        // Readers often render these fields as HTML: no tags in them.
+        title: text::plain_field(&title),
         url,
         date,
-        authors,
-        summary,
+        authors: authors.iter().map(|a| text::plain_field(a)).collect(),
+        summary: text::plain_field(&summary),
         content_html,
         image,
     })

@@ -50,6 +50,51 @@ pub fn markdown_to_plain(src: &str) -> String {
     plain_text(events(&normalize_input(src), Flavour::Markdown))
 }
 
+/// Text for a feed's plain-text fields (titles, summaries): anything that
+/// looks like an HTML tag is removed, since many feed readers render those
+/// fields as HTML whatever the feed says; the words stay.
+pub fn plain_field(text: &str) -> String {
+    static STRIP: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut b = ammonia::Builder::empty();
+        b.clean_content_tags(["script", "style"].into_iter().collect());
+        b
+    });
+    let cleaned = STRIP.clean(text).to_string();
+    // ammonia returns HTML; the field wants the characters back.
+    let unescaped = cleaned
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&");
+    // Unescaping may rebuild a tag from text such as "&lt;b&gt;": drop
+    // anything tag-shaped once more, keeping a lone "<" or ">".
+    drop_tags(&unescaped)
+}
+
+/// Removes `<x…>`, `</x…>` and `<!…>` spans; other angle brackets stay.
+fn drop_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('<') {
+        let after = &rest[i + 1..];
+        let tag_like = after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match after.find('>').filter(|_| tag_like) {
+            Some(j) if !after[..j].contains('<') => {
+                out.push_str(&rest[..i]);
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Plain text cut to at most `max_chars` characters at a word boundary, with '…' appended when cut.
 pub fn truncate_words(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
@@ -988,6 +1033,29 @@ fn plain_text(events: Vec<Event<'_>>) -> String {
 fn block_break(out: &mut String, tight: bool) {
     while !out.is_empty() && !out.ends_with(if tight { "\n" } else { "\n\n" }) {
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod plain_field_tests {
+    use super::plain_field;
+
+    #[test]
+    fn plain_fields_lose_tags_and_keep_words() {
+        assert_eq!(
+            plain_field("Hostile <b>Title</b> & Friends ]]>"),
+            "Hostile Title & Friends ]]>"
+        );
+        assert_eq!(plain_field("a <script>alert(1)</script> b"), "a  b");
+        assert_eq!(plain_field("x < y and y > z"), "x < y and y > z");
+        assert_eq!(
+            plain_field("shown as &lt;b&gt;bold&lt;/b&gt;"),
+            "shown as bold"
+        );
+        assert_eq!(
+            plain_field("Reliable Machine Learning"),
+            "Reliable Machine Learning"
+        );
     }
 }
 
