@@ -314,12 +314,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
         );
         return Ok(ExitCode::from(crate::commands::EXIT_LOCKED));
     }
-    let state = State::open(&config.settings.paths.state)?;
-    let signer = match &config.secret {
-        Some(key) => Signer::new(key),
-        None => Signer::new(&state.stored_secret()?),
-    };
-    drop(state);
+    let signer = crate::commands::signer(&config, &State::open(&config.settings.paths.state)?)?;
     let (templates, problems) = Templates::load(&config.settings.paths.templates);
     for p in &problems {
         tracing::error!("{p}");
@@ -521,20 +516,9 @@ fn spawn_send(
         let result = State::open(&site.config.settings.paths.state)
             .map_err(anyhow::Error::from)
             .and_then(|mut state| send_due(&site, &mut state, now, false, Some(stop)));
-        match result {
-            Ok(report) if report.digests > 0 => {
-                let s = report.summary;
-                tracing::info!(
-                    sent = s.sent,
-                    skipped = s.skipped,
-                    retried = s.retried,
-                    failed = s.failed,
-                    left_pending = s.left_pending,
-                    "digest run finished"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!("digest: {e:#}"),
+        // send_due logs each digest it delivered.
+        if let Err(e) = result {
+            tracing::error!("digest: {e:#}");
         }
     })
 }

@@ -57,7 +57,6 @@ use tower_http::compression::CompressionLayer;
 use crate::config::Config;
 use crate::feeds;
 use crate::state::{AddOutcome, State, StateError, Status, Subscriber, normalize_email};
-use crate::templates::escape_html;
 use crate::token::{Purpose, Signer};
 
 /// Content types of the feeds, by file name.
@@ -785,19 +784,7 @@ fn pages() -> &'static Environment<'static> {
     static PAGES: OnceLock<Environment<'static>> = OnceLock::new();
     PAGES.get_or_init(|| {
         let mut env = Environment::new();
-        // The crate's escaping (minijinja's own also escapes `/`, which
-        // makes every URL in the page unreadable).
-        env.set_formatter(|out, state, value| {
-            if state.auto_escape() == minijinja::AutoEscape::Html
-                && !value.is_safe()
-                && let Some(s) = value.as_str()
-            {
-                return out
-                    .write_str(&escape_html(s))
-                    .map_err(minijinja::Error::from);
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
+        crate::templates::use_html_escaping(&mut env);
         for (name, source) in [
             ("base.html", BASE_HTML),
             ("subscribe_form.html", SUBSCRIBE_FORM_HTML),

@@ -64,20 +64,7 @@ impl Templates {
         // an empty string in every reader's feed.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
-        // minijinja's HTML escaping also escapes `/`, which turns every URL in
-        // an href into `https:&#x2f;&#x2f;…`: valid, but unreadable in feeds
-        // and mail sources. Escape only what HTML needs.
-        env.set_formatter(|out, state, value| {
-            if state.auto_escape() == minijinja::AutoEscape::Html
-                && !value.is_safe()
-                && let Some(s) = value.as_str()
-            {
-                return out
-                    .write_str(&escape_html(s))
-                    .map_err(minijinja::Error::from);
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
+        use_html_escaping(&mut env);
         let mut problems = Vec::new();
         let mut sources = Vec::new();
         for (name, builtin) in BUILTIN {
@@ -128,6 +115,24 @@ impl Templates {
                 message: detail(&e),
             })
     }
+}
+
+/// Makes `env` escape HTML with [`escape_html`]. minijinja's own HTML
+/// escaping also escapes `/`, which turns every URL in an href into
+/// `https:&#x2f;&#x2f;…`: valid, but unreadable in feeds, mail sources and
+/// pages. Escape only what HTML needs.
+pub fn use_html_escaping(env: &mut Environment<'_>) {
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::Html
+            && !value.is_safe()
+            && let Some(s) = value.as_str()
+        {
+            return out
+                .write_str(&escape_html(s))
+                .map_err(minijinja::Error::from);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

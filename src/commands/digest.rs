@@ -42,12 +42,8 @@ pub fn run(
     })
 }
 
-/// The key of subscriber links: BOOKWEEK_SECRET, or the one kept in the state.
 fn signer(site: &Site, state: &State) -> anyhow::Result<Signer> {
-    Ok(match &site.config.secret {
-        Some(key) => Signer::new(key),
-        None => Signer::new(&state.stored_secret()?),
-    })
+    Ok(super::signer(&site.config, state)?)
 }
 
 fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {

@@ -79,6 +79,17 @@ pub fn site_from(config: crate::config::Config) -> Result<Site, ExitCode> {
     })
 }
 
+/// The key of subscriber links: BOOKWEEK_SECRET, or the one kept in the state.
+pub fn signer(
+    config: &crate::config::Config,
+    state: &crate::state::State,
+) -> Result<crate::token::Signer, crate::state::StateError> {
+    Ok(match &config.secret {
+        Some(key) => crate::token::Signer::new(key),
+        None => crate::token::Signer::new(&state.stored_secret()?),
+    })
+}
+
 pub fn print_problems(problems: &[Problem], to_stderr: bool) {
     for p in problems {
         if to_stderr {

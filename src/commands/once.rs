@@ -90,19 +90,22 @@ fn work(
     let settings = &config.settings;
     let output = out.unwrap_or(&settings.paths.output).to_path_buf();
     let config_file = config_path.unwrap_or(Path::new(DEFAULT_PATH));
-    let fingerprint = inputs_fingerprint(
-        &[
-            config_file,
-            &output.join(feeds::RSS_FILE),
-            &output.join(feeds::ATOM_FILE),
-            &output.join(feeds::JSON_FILE),
-        ],
-        &[&settings.paths.content, &settings.paths.templates],
-    );
+    // Every input, and the outputs too: a deleted feed file is rebuilt.
+    let fingerprint = || {
+        inputs_fingerprint(
+            &[
+                config_file,
+                &output.join(feeds::RSS_FILE),
+                &output.join(feeds::ATOM_FILE),
+                &output.join(feeds::JSON_FILE),
+            ],
+            &[&settings.paths.content, &settings.paths.templates],
+        )
+    };
     let next_change = state
         .meta(NEXT_CHANGE)?
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
-    let feeds_fresh = state.meta(FINGERPRINT)?.as_deref() == Some(fingerprint.as_str())
+    let feeds_fresh = state.meta(FINGERPRINT)?.as_deref() == Some(fingerprint().as_str())
         && next_change.is_none_or(|t| now < t);
 
     let tick = digest::last_tick(&config, now);
@@ -125,18 +128,8 @@ fn work(
         for (name, bytes) in rendered.files() {
             changed += usize::from(write_if_changed(&output.join(name), bytes.as_bytes())?);
         }
-        // Fingerprint after writing: the output files are part of it, so a
-        // deleted or edited feed file is rebuilt next time.
-        let fingerprint = inputs_fingerprint(
-            &[
-                config_file,
-                &output.join(feeds::RSS_FILE),
-                &output.join(feeds::ATOM_FILE),
-                &output.join(feeds::JSON_FILE),
-            ],
-            &[&settings.paths.content, &settings.paths.templates],
-        );
-        state.set_meta(FINGERPRINT, &fingerprint)?;
+        // Taken after writing, since the outputs are part of it.
+        state.set_meta(FINGERPRINT, &fingerprint())?;
         let next = feeds::next_change(&s.content.catalog, now).map(|t| t.to_rfc3339());
         state.set_meta(NEXT_CHANGE, next.as_deref().unwrap_or(""))?;
         parts.push(if changed > 0 {
