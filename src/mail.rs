@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, FixedOffset};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, FileTransport, Message, Transport as _};
 
 use crate::config::Config;
@@ -151,6 +152,107 @@ pub struct Composer<'a> {
     list_id: String,
     dkim: Option<lettre::message::dkim::DkimConfig>,
     date: SystemTime,
+    /// The bodies encoded once for every subscriber (see [`Encoded`]).
+    encoded: Option<Encoded>,
+}
+
+/// The two bodies, quoted-printable encoded once per digest with a run of
+/// `~` where each subscriber's unsubscribe link goes. Links all have the
+/// same length and need no escaping, so the run and the link break over
+/// the same soft line breaks: writing a link in place is a copy, not a
+/// re-encoding of 30 KB per message.
+struct Encoded {
+    text: Vec<u8>,
+    html: Vec<u8>,
+    links_in_text: usize,
+    links_in_html: usize,
+}
+
+impl Encoded {
+    fn new(digest: &DigestRecord, sample_url: &str) -> Option<Self> {
+        let plain = sample_url.bytes().all(|b| {
+            b.is_ascii_graphic() && !matches!(b, b'=' | b'~' | b'&' | b'<' | b'>' | b'"' | b'\'')
+        });
+        if !plain {
+            return None;
+        }
+        let mask = "~".repeat(sample_url.len());
+        let (html, text) = Rendered::personalize(&digest.html, &digest.text, &mask);
+        let encode = |s: String| {
+            Body::new_with_encoding(s, ContentTransferEncoding::QuotedPrintable)
+                .ok()
+                .map(Body::into_vec)
+        };
+        Some(Self {
+            text: encode(text)?,
+            html: encode(html)?,
+            links_in_text: digest
+                .text
+                .matches(crate::digest::UNSUBSCRIBE_PLACEHOLDER)
+                .count(),
+            links_in_html: digest
+                .html
+                .matches(crate::digest::UNSUBSCRIBE_PLACEHOLDER)
+                .count(),
+        })
+    }
+
+    /// The encoded body with `url` written over each run; `None` if the runs
+    /// found are not exactly the links expected (then the slow path is used).
+    fn fill(encoded: &[u8], url: &[u8], expected: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(encoded.len());
+        let mut found = 0;
+        let mut i = 0;
+        // Jump from tilde to tilde: everything between is copied as is.
+        while let Some(at) = memchr::memchr(b'~', &encoded[i..]) {
+            out.extend_from_slice(&encoded[i..i + at]);
+            i += at;
+            // Match url.len() tildes, allowing soft line breaks between.
+            let (mut j, mut k) = (i, 0);
+            while k < url.len() && j < encoded.len() {
+                if encoded[j] == b'~' {
+                    k += 1;
+                    j += 1;
+                } else if encoded[j..].starts_with(b"=\r\n") {
+                    j += 3;
+                } else {
+                    break;
+                }
+            }
+            let whole_run = i == 0 || encoded[i - 1] != b'~';
+            if whole_run && k == url.len() && encoded.get(j) != Some(&b'~') {
+                let mut next = url.iter();
+                for &b in &encoded[i..j] {
+                    out.push(if b == b'~' { *next.next()? } else { b });
+                }
+                found += 1;
+                i = j;
+            } else {
+                out.push(b'~');
+                i += 1;
+            }
+        }
+        out.extend_from_slice(&encoded[i..]);
+        (found == expected).then_some(out)
+    }
+
+    fn bodies(&self, url: &str) -> Option<MultiPart> {
+        let text = Self::fill(&self.text, url.as_bytes(), self.links_in_text)?;
+        let html = Self::fill(&self.html, url.as_bytes(), self.links_in_html)?;
+        let part = |content_type: ContentType, body: Vec<u8>| {
+            SinglePart::builder()
+                .header(content_type)
+                .body(Body::dangerous_pre_encoded(
+                    body,
+                    ContentTransferEncoding::QuotedPrintable,
+                ))
+        };
+        Some(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, text))
+                .singlepart(part(ContentType::TEXT_HTML, html)),
+        )
+    }
 }
 
 impl<'a> Composer<'a> {
@@ -186,14 +288,17 @@ impl<'a> Composer<'a> {
                 slug
             }
         );
-        Ok(Self {
+        let mut composer = Self {
             config,
             signer,
             digest,
             list_id,
             dkim,
             date: SystemTime::from(now),
-        })
+            encoded: None,
+        };
+        composer.encoded = Encoded::new(digest, &composer.unsubscribe_url(0));
+        Ok(composer)
     }
 
     /// The unsubscribe link of a subscriber (also in `List-Unsubscribe`).
@@ -228,15 +333,21 @@ impl<'a> Composer<'a> {
             .filter(|n| !n.trim().is_empty());
         let to = Mailbox::new(name, address);
         let unsubscribe = self.unsubscribe_url(delivery.subscriber_id);
-        let (html, text) =
-            Rendered::personalize(&self.digest.html, &self.digest.text, &unsubscribe);
+        let bodies = match self.encoded.as_ref().and_then(|e| e.bodies(&unsubscribe)) {
+            Some(b) => b,
+            None => {
+                let (html, text) =
+                    Rendered::personalize(&self.digest.html, &self.digest.text, &unsubscribe);
+                MultiPart::alternative_plain_html(text, html)
+            }
+        };
         let mut message = Message::builder()
             .from(self.config.from.clone())
             .to(to)
             .subject(self.digest.subject.clone())
             .date(self.date)
             .message_id(Some(self.message_id(delivery.subscriber_id)))
-            .multipart(MultiPart::alternative_plain_html(text, html))
+            .multipart(bodies)
             .map_err(|e| Failure::Invalid(e.to_string()))?;
         let headers = message.headers_mut();
         headers.insert_raw(HeaderValue::new(
@@ -708,4 +819,20 @@ pub fn deliver(
     run.summary.left_pending = state.delivery_counts(digest_id)?.pending;
     state.finish_if_done(digest_id)?;
     Ok(run.summary)
+}
+
+#[cfg(test)]
+mod encoded_tests {
+    use super::*;
+
+    #[test]
+    fn links_are_written_over_runs_split_by_soft_breaks() {
+        let enc = b"a ~~=\r\n~~ b ~~~~\r\n~~~ c";
+        assert_eq!(
+            Encoded::fill(enc, b"wxyz", 2).unwrap(),
+            b"a wx=\r\nyz b wxyz\r\n~~~ c"
+        );
+        // A run of the wrong length is left alone, and then the count is off.
+        assert_eq!(Encoded::fill(enc, b"wxyz", 3), None);
+    }
 }

@@ -682,24 +682,26 @@ impl SmtpClient {
 /// then the terminating ".\r\n" — all in `out`, to be written at once.
 fn data_payload(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
-    let mut line_start = true;
-    let mut bytes = message.iter().copied().peekable();
-    while let Some(b) = bytes.next() {
-        if line_start && b == b'.' {
+    // Line by line with memchr: this runs over every byte of every message.
+    let mut rest = message;
+    while !rest.is_empty() {
+        let (line, next) = match memchr::memchr2(b'\r', b'\n', rest) {
+            Some(i) => {
+                let end = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                (&rest[..i], &rest[end..])
+            }
+            None => (rest, &rest[rest.len()..]),
+        };
+        if line.first() == Some(&b'.') {
             out.push(b'.');
         }
-        line_start = matches!(b, b'\r' | b'\n');
-        match b {
-            b'\r' => {
-                bytes.next_if_eq(&b'\n');
-                out.extend_from_slice(b"\r\n");
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            _ => out.push(b),
-        }
-    }
-    if !line_start {
+        out.extend_from_slice(line);
         out.extend_from_slice(b"\r\n");
+        rest = next;
     }
     out.extend_from_slice(b".\r\n");
 }

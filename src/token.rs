@@ -52,10 +52,12 @@ impl Signer {
         mac
     }
 
-    /// `<subscriber id>.<base64url mac>`: URL-safe, no padding.
+    /// `<subscriber id>.<base64url mac>`: URL-safe, no padding. The id is
+    /// zero-padded to twelve digits so every token of a site has the same
+    /// length (the digest is encoded once and each link written in place).
     pub fn token(&self, subscriber: i64, purpose: Purpose) -> String {
         let tag = self.mac(subscriber, purpose).finalize().into_bytes();
-        format!("{subscriber}.{}", URL_SAFE_NO_PAD.encode(tag))
+        format!("{subscriber:012}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// The subscriber a token is for, if it is genuine for `purpose`. The
