@@ -280,7 +280,7 @@ fn server_down_at_the_start_gets_everything_later_and_nothing_twice() {
 
 #[test]
 fn killed_sends_resume_without_losing_mail_and_repeat_at_most_one_per_kill() {
-    const N: usize = 1500;
+    const N: usize = 3000;
     let server = SmtpServer::start(&[]);
     // One connection: at most one message is between "accepted by the
     // server" and "recorded as sent" at any time.
@@ -293,7 +293,7 @@ fn killed_sends_resume_without_losing_mail_and_repeat_at_most_one_per_kill() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 
     let mut kills = 0;
-    for stop_at in [100, 500, 900] {
+    for stop_at in [300, 1300, 2300] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bookweek"))
             .current_dir(site.path())
             .args(["--now", NOW, "digest", "send"])
