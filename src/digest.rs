@@ -90,12 +90,6 @@ impl Rendered {
 }
 
 #[derive(Serialize)]
-struct LinkView<'a> {
-    text: &'a str,
-    url: &'a str,
-}
-
-#[derive(Serialize)]
 struct OpenedView<'a> {
     title: &'a str,
     url: String,
@@ -104,7 +98,7 @@ struct OpenedView<'a> {
     window: String,
     description: Option<String>,
     cover: Option<String>,
-    links: Vec<LinkView<'a>>,
+    links: &'a [crate::model::Link],
 }
 
 #[derive(Serialize)]
@@ -192,15 +186,7 @@ pub fn render(
                 .as_deref()
                 .and_then(|c| config.absolute(c))
                 .map(|u| u.to_string()),
-            links: d
-                .book
-                .links
-                .iter()
-                .map(|l| LinkView {
-                    text: &l.text,
-                    url: &l.url,
-                })
-                .collect(),
+            links: &d.book.links,
         })
         .collect();
     let closed = items

@@ -50,12 +50,6 @@ pub struct Item {
 }
 
 #[derive(Serialize)]
-struct LinkView<'a> {
-    text: &'a str,
-    url: &'a str,
-}
-
-#[derive(Serialize)]
 struct OpeningView<'a> {
     title: &'a str,
     authors: String,
@@ -63,7 +57,7 @@ struct OpeningView<'a> {
     description: Option<&'a str>,
     body_html: minijinja::Value,
     cover: Option<String>,
-    links: Vec<LinkView<'a>>,
+    links: &'a [crate::model::Link],
     url: String,
     participate: &'a str,
     participate_url: Option<&'a str>,
@@ -191,14 +185,7 @@ fn item(
                 description: book.description.as_deref(),
                 body_html: minijinja::Value::from_safe_string(text::markdown_to_html(&book.body)),
                 cover: image.as_ref().map(Url::to_string),
-                links: book
-                    .links
-                    .iter()
-                    .map(|l| LinkView {
-                        text: &l.text,
-                        url: &l.url,
-                    })
-                    .collect(),
+                links: &book.links,
                 url: page.to_string(),
                 participate: &site.participate,
                 participate_url: site.participate_url.as_deref(),

@@ -96,8 +96,8 @@ impl Window {
     }
 }
 
-/// A link from a book's `links:` list.
-#[derive(Debug, Clone, PartialEq)]
+/// A link from a book's `links:` list (templates see `text` and `url`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Link {
     pub text: String,
     pub url: String,
