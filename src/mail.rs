@@ -430,7 +430,10 @@ fn quote_phrase(s: &str) -> String {
 }
 
 fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimConfig, MailError> {
-    use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+    use lettre::message::dkim::{
+        DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+        DkimSigningKey,
+    };
     let err = |message: String| MailError::Dkim {
         path: d.private_key.clone(),
         message,
@@ -448,10 +451,35 @@ fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimCon
         DkimSigningKey::new(pem.trim(), DkimSigningAlgorithm::Ed25519)
     }
     .map_err(|e| err(e.to_string()))?;
-    Ok(DkimConfig::default_config(
+    // relaxed/relaxed: lettre folds the DKIM-Signature header when it writes
+    // the message, which breaks "simple" header canonicalization; and it
+    // signs a multipart Content-Type differently from how it writes it, so
+    // that header is left out (both found by verifying with dkimpy). The
+    // List-Unsubscribe headers are signed: large mailbox providers honour
+    // one-click unsubscribe only when they are.
+    let headers = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ]
+    .into_iter()
+    .map(HeaderName::new_from_ascii_str)
+    .collect();
+    Ok(DkimConfig::new(
         d.selector.clone(),
         d.domain.clone(),
         key,
+        headers,
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
     ))
 }
 

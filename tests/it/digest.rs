@@ -412,7 +412,30 @@ fn dkim_signs_when_a_key_is_configured() {
     let raw = server.messages();
     let m = parse(&raw[0]);
     let sig = header(&m, "DKIM-Signature");
-    for field in ["a=ed25519-sha256", "d=example.org", "s=bw2026", "bh="] {
+    for field in [
+        "a=ed25519-sha256",
+        "d=example.org",
+        "s=bw2026",
+        "c=relaxed/relaxed",
+        "list-unsubscribe-post",
+        "bh=",
+    ] {
         assert!(sig.contains(field), "{field} missing in {sig}");
     }
+    // An independent implementation (dkimpy) verifies the signature over
+    // the message exactly as the server received it.
+    let file = site.path().join("received.eml");
+    std::fs::write(&file, &raw[0]).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/dkim/verify.py"))
+        .arg(&file)
+        .arg(base64::engine::general_purpose::STANDARD.encode(key))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
