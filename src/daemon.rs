@@ -83,6 +83,8 @@ struct Live {
     config_path: Option<PathBuf>,
     config: Config,
     templates: Templates,
+    /// The same templates, shared with the server's confirmation mails.
+    mail_templates: Arc<std::sync::RwLock<Templates>>,
     cache: Cache,
     content: content::Loaded,
     signer: Signer,
@@ -129,6 +131,9 @@ impl Live {
                 tracing::error!("{p}");
             }
             if problems.is_empty() {
+                if let Ok(mut shared) = self.mail_templates.write() {
+                    *shared = templates.clone();
+                }
                 self.templates = templates;
             } else {
                 tracing::error!("templates have errors: keeping the last good ones");
@@ -280,6 +285,32 @@ async fn schedule_boundaries(
     tracing::info!(jobs = jobs.len(), "window jobs scheduled");
 }
 
+/// (Re)schedules the digest cron job; returns its id.
+async fn schedule_digest(
+    sched: &JobScheduler,
+    previous: Option<Uuid>,
+    config: &Config,
+    tx: &mpsc::Sender<Event>,
+) -> anyhow::Result<Uuid> {
+    if let Some(id) = previous {
+        sched.remove(&id).await?;
+    }
+    let tx = tx.clone();
+    let job = Job::new_async_tz(
+        config.settings.digest.schedule.as_str(),
+        config.timezone,
+        move |_, _| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.send(Event::Digest).await;
+            })
+        },
+    )?;
+    let id = sched.add(job).await?;
+    tracing::info!(schedule = %config.settings.digest.schedule, "digest scheduled");
+    Ok(id)
+}
+
 /// Editors' temporary and swap files, which must not trigger reloads.
 fn is_editor_noise(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -325,6 +356,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     let mut live = Live {
         config_path: config_path.clone(),
         config,
+        mail_templates: Arc::new(std::sync::RwLock::new(templates.clone())),
         templates,
         cache: Cache::default(),
         content: content::Loaded::default(),
@@ -346,20 +378,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
 
     // Scheduler: the digest cron, and one-shot jobs at window boundaries.
     let sched = JobScheduler::new().await?;
-    {
-        let tx = events_tx.clone();
-        let job = Job::new_async_tz(
-            live.config.settings.digest.schedule.as_str(),
-            live.config.timezone,
-            move |_, _| {
-                let tx = tx.clone();
-                Box::pin(async move {
-                    let _ = tx.send(Event::Digest).await;
-                })
-            },
-        )?;
-        sched.add(job).await?;
-    }
+    let mut digest_job = schedule_digest(&sched, None, &live.config, &events_tx).await?;
     let mut boundary_jobs = Vec::new();
     schedule_boundaries(
         &sched,
@@ -458,7 +477,14 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
             Some(event) = events_rx.recv() => match event {
                 Event::Files(paths) => {
                     tracing::info!(files = paths.len(), "files changed");
+                    let before = (live.config.settings.digest.schedule.clone(), live.config.timezone);
                     live.reload(&paths);
+                    if before != (live.config.settings.digest.schedule.clone(), live.config.timezone) {
+                        match schedule_digest(&sched, Some(digest_job), &live.config, &events_tx).await {
+                            Ok(id) => digest_job = id,
+                            Err(e) => tracing::error!("cannot reschedule the digest: {e}"),
+                        }
+                    }
                     publish(&live, clock(), &published_tx);
                     schedule_boundaries(&sched, &mut boundary_jobs, &live.content.catalog, clock(), &events_tx).await;
                 }
@@ -531,8 +557,14 @@ fn confirmation_sender(
     clock: Clock,
 ) -> server::SendConfirmation {
     let config = live.config.clone();
-    let templates = live.templates.clone();
+    let templates = live.mail_templates.clone();
     Arc::new(move |subscriber: &Subscriber, url: &str| {
+        // The templates as last reloaded: an edited confirm.*.j2 applies
+        // without a restart.
+        let templates = templates
+            .read()
+            .map_err(|_| "the templates lock is poisoned".to_string())?
+            .clone();
         let message = mail::confirmation(&config, &templates, &subscriber.email, url, clock())?;
         transport.send(&message).map_err(|e| format!("{e:?}"))
     })

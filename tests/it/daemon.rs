@@ -330,3 +330,27 @@ fn sigterm_stops_the_daemon_cleanly() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_config_edit_reschedules_the_digest() {
+    let server = SmtpServer::start(&[]);
+    let config = |schedule: &str| {
+        format!(
+            "server:\n  listen: 127.0.0.1:0\nmail:\n  url: {}\n  retry_delay: 20ms\ndigest:\n  schedule: \"{schedule}\"\n",
+            server.url()
+        )
+    };
+    // Saturday: the Monday schedule has no fresh tick; catching up sends nothing.
+    let site = Site::with_content(&repo().join("content"), &config("0 0 9 * * Mon"));
+    site.run(&["subscribers", "add", "ann@example.net"]);
+    let d = Daemon::start(&site, "2022-12-10T10:00:00+01:00");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.count(), 0, "{}", d.log());
+    site.write("config/bookweek.yaml", config("*/2 * * * * *"));
+    wait_for(
+        "a digest on the new schedule",
+        Duration::from_secs(8),
+        || server.count() == 1,
+    );
+    assert!(d.log().contains("digest scheduled"), "{}", d.log());
+}
