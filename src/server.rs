@@ -1061,16 +1061,14 @@ async fn confirm(Shared(app): Shared<Arc<AppState>>, Path(token): Path<String>) 
     };
     let now = app.now();
     let result = with_state(&app, move |state| {
-        let Some(subscriber) = state.subscriber(id)? else {
-            return Ok(Confirmed::Unknown);
-        };
-        Ok(match subscriber.status {
-            Status::Pending => {
-                state.set_status(id, Status::Active, now)?;
-                Confirmed::Subscribed
-            }
-            Status::Active => Confirmed::Subscribed,
-            Status::Unsubscribed | Status::Bounced => Confirmed::Stale,
+        if state.confirm(id, now)? {
+            return Ok(Confirmed::Subscribed);
+        }
+        // Not pending (any more): say what the address is now.
+        Ok(match state.subscriber(id)?.map(|s| s.status) {
+            None => Confirmed::Unknown,
+            Some(Status::Active) => Confirmed::Subscribed,
+            Some(Status::Pending | Status::Unsubscribed | Status::Bounced) => Confirmed::Stale,
         })
     })
     .await;

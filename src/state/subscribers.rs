@@ -328,6 +328,18 @@ impl State {
         Ok(())
     }
 
+    /// Activates a pending subscriber who confirmed; `false` when they were
+    /// not pending. One statement, so a confirmation racing an unsubscribe
+    /// cannot undo it. Old bounces are forgotten: a confirmed address works.
+    pub fn confirm(&self, id: i64, now: DateTime<FixedOffset>) -> Result<bool, StateError> {
+        let now = ts(now);
+        Ok(self.conn.execute(
+            "UPDATE subscribers SET status = 'active', bounces = 0, since = ?2, updated = ?2
+             WHERE id = ?1 AND status = 'pending'",
+            rusqlite::params![id, now],
+        )? > 0)
+    }
+
     /// Adds an address with `status` unless it is already there. An existing
     /// address is never duplicated and, above all, never reactivated when it
     /// unsubscribed or bounced ([`AddOutcome::Exists`]); the one change made
@@ -671,6 +683,31 @@ mod tests {
             AddOutcome::Added(s) => s,
             other => panic!("expected Added, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn confirm_activates_only_pending_and_forgets_bounces() {
+        let (_dir, s) = state();
+        let p = added(
+            s.add_subscriber("p@x.org", None, Status::Pending, at(T1))
+                .unwrap(),
+        );
+        s.conn
+            .execute("UPDATE subscribers SET bounces = 2 WHERE id = ?1", [p.id])
+            .unwrap();
+        assert!(s.confirm(p.id, at(T2)).unwrap());
+        let now = s.subscriber(p.id).unwrap().unwrap();
+        assert_eq!((now.status, now.bounces), (Status::Active, 0));
+        let u = added(
+            s.add_subscriber("u@x.org", None, Status::Pending, at(T1))
+                .unwrap(),
+        );
+        s.set_status(u.id, Status::Unsubscribed, at(T2)).unwrap();
+        assert!(!s.confirm(u.id, at(T2)).unwrap());
+        assert_eq!(
+            s.subscriber(u.id).unwrap().unwrap().status,
+            Status::Unsubscribed
+        );
     }
 
     #[test]
