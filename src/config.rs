@@ -117,23 +117,13 @@ pub struct Mail {
     pub dkim: Option<Dkim>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Dkim {
     pub domain: String,
     pub selector: String,
     /// PEM file with the RSA or Ed25519 private key.
     pub private_key: PathBuf,
-}
-
-impl Default for Dkim {
-    fn default() -> Self {
-        Self {
-            domain: String::new(),
-            selector: String::new(),
-            private_key: PathBuf::new(),
-        }
-    }
 }
 
 impl Default for Mail {

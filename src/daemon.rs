@@ -23,10 +23,10 @@ use crate::commands::Site;
 use crate::commands::digest::send_due;
 use crate::config::{self, Config};
 use crate::content::{self, Cache};
-use crate::feeds::{self, Kind, Rendered};
+use crate::feeds::{self, Kind};
 use crate::mail::{self, Transport};
 use crate::model::Catalog;
-use crate::publish::write_if_changed;
+use crate::publish::write_feeds;
 use crate::server::{self, AppState, BookCard, FeedFile, Published};
 use crate::state::{State, Subscriber};
 use crate::templates::Templates;
@@ -180,28 +180,21 @@ fn ends_with(p: &Path, suffix: &Path) -> bool {
 /// them to the server.
 fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Published>>) {
     let catalog = &live.content.catalog;
-    let items = match feeds::items(catalog, &live.config, &live.templates, now) {
-        Ok(items) => items,
+    let (items, rendered) = match feeds::render_all(catalog, &live.config, &live.templates, now) {
+        Ok(built) => built,
         Err(e) => {
             tracing::error!("{e}; keeping the last published feeds");
             return;
         }
     };
-    let rendered = match Rendered::new(&live.config, &items) {
-        Ok(r) => r,
+    // A disk problem is logged; the server still gets the new feeds.
+    let changed = match write_feeds(&rendered, &live.config.settings.paths.output) {
+        Ok(files) => files.iter().filter(|(_, c)| *c).count(),
         Err(e) => {
-            tracing::error!("{e}; keeping the last published feeds");
-            return;
+            tracing::error!("{e}");
+            0
         }
     };
-    let output = &live.config.settings.paths.output;
-    let mut changed = 0;
-    for (name, bytes) in rendered.files() {
-        match write_if_changed(&output.join(name), bytes.as_bytes()) {
-            Ok(c) => changed += usize::from(c),
-            Err(e) => tracing::error!("{e}"),
-        }
-    }
     let feeds = FeedFile::from_rendered(&rendered, &items);
     let (current, upcoming) = cards(catalog, &live.config, now);
     let published = Published {
@@ -364,13 +357,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     };
     live.load_content();
 
-    let (published_tx, published_rx) = watch::channel(Arc::new(Published {
-        feeds: Vec::new(),
-        built_at: clock(),
-        books: 0,
-        current: None,
-        upcoming: None,
-    }));
+    let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(clock())));
     publish(&live, clock(), &published_tx);
 
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);

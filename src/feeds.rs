@@ -509,6 +509,29 @@ pub enum FeedError {
     Json(String),
 }
 
+/// Why the feeds could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A template failed (its message names the file and line).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+/// The items due at `now` and the three feeds made of them: what `build`,
+/// `once` and the daemon publish.
+pub fn render_all(
+    catalog: &Catalog,
+    config: &Config,
+    templates: &Templates,
+    now: DateTime<FixedOffset>,
+) -> Result<(Vec<Item>, Rendered), BuildError> {
+    let items = items(catalog, config, templates, now)?;
+    let rendered = Rendered::new(config, &items)?;
+    Ok((items, rendered))
+}
+
 /// The three feeds, rendered.
 pub struct Rendered {
     pub rss: String,

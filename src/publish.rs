@@ -37,6 +37,23 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, WriteError> {
     Ok(true)
 }
 
+/// Writes the three feeds into `dir`, each only if its bytes changed.
+/// Returns each file's path and whether it changed; stops at the first
+/// file that cannot be written.
+pub fn write_feeds(
+    rendered: &crate::feeds::Rendered,
+    dir: &Path,
+) -> Result<Vec<(std::path::PathBuf, bool)>, WriteError> {
+    rendered
+        .files()
+        .iter()
+        .map(|(name, bytes)| {
+            let path = dir.join(name);
+            write_if_changed(&path, bytes.as_bytes()).map(|changed| (path, changed))
+        })
+        .collect()
+}
+
 /// A fingerprint of every input file (path, size, modification time): if
 /// it is unchanged and no window opened or closed, a rebuild would write the
 /// same bytes, so cron runs can skip it in a few milliseconds.

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::feeds::{self, Rendered};
-use crate::publish::write_if_changed;
+use crate::feeds;
+use crate::publish::write_feeds;
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, Site, exit, load_site};
 
@@ -20,36 +20,34 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOf
         Err(code) => return code,
     };
     let settings = &config.settings;
-    let items = match feeds::items(&content.catalog, &config, &templates, now) {
-        Ok(items) => items,
-        Err(e) => {
+    let (items, rendered) = match feeds::render_all(&content.catalog, &config, &templates, now) {
+        Ok(built) => built,
+        Err(feeds::BuildError::Render(e)) => {
             eprintln!("{e}");
             eprintln!("error: nothing was written");
             return exit(EXIT_FATAL);
         }
-    };
-    let rendered = match Rendered::new(&config, &items) {
-        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return exit(EXIT_FATAL);
         }
     };
     let dir = out.unwrap_or(&settings.paths.output);
-    for (name, bytes) in rendered.files() {
-        let path = dir.join(name);
-        match write_if_changed(&path, bytes.as_bytes()) {
-            Ok(changed) => println!(
-                "{}: {} item{}{}",
-                path.display(),
-                items.len(),
-                crate::diag::plural(items.len()),
-                if changed { "" } else { " (unchanged)" }
-            ),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit(EXIT_FATAL);
+    match write_feeds(&rendered, dir) {
+        Ok(files) => {
+            for (path, changed) in files {
+                println!(
+                    "{}: {} item{}{}",
+                    path.display(),
+                    items.len(),
+                    crate::diag::plural(items.len()),
+                    if changed { "" } else { " (unchanged)" }
+                );
             }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit(EXIT_FATAL);
         }
     }
     if content.rejected.is_empty() {

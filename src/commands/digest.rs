@@ -11,7 +11,6 @@ use crate::feeds;
 use crate::mail::{self, Composer, Policy, Summary, Transport};
 use crate::publish::write_if_changed;
 use crate::state::{Delivery, DigestRecord, DigestStatus, State};
-use crate::token::Signer;
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, EXIT_TEMPFAIL, Site, exit, load_site};
 
@@ -40,10 +39,6 @@ pub fn run(
         eprintln!("error: {e:#}");
         exit(EXIT_FATAL)
     })
-}
-
-fn signer(site: &Site, state: &State) -> anyhow::Result<Signer> {
-    Ok(super::signer(&site.config, state)?)
 }
 
 fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {
@@ -173,7 +168,7 @@ pub(crate) fn send_due(
     if digests.is_empty() {
         return Ok(report);
     }
-    let signer = signer(site, state)?;
+    let signer = super::signer(&site.config, state)?;
     let transport = Transport::from_url(&config.mail_url)?;
     let mut policy = Policy::from_config(config);
     policy.stop = stop;
@@ -246,7 +241,7 @@ fn preview(
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let signer = signer(site, state)?;
+    let signer = super::signer(&site.config, state)?;
     let record = DigestRecord {
         id: 0,
         tick: plan.tick.to_rfc3339(),

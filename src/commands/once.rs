@@ -12,8 +12,8 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::config::DEFAULT_PATH;
 use crate::digest;
-use crate::feeds::{self, Rendered};
-use crate::publish::{inputs_fingerprint, write_if_changed};
+use crate::feeds;
+use crate::publish::{inputs_fingerprint, write_feeds};
 use crate::state::State;
 
 use super::digest::{exit_for, send_due};
@@ -122,12 +122,12 @@ fn work(
         parts.push("feeds unchanged".into());
     } else {
         let s = site_from(config.clone()).map_err(|_| anyhow::anyhow!("nothing was done"))?;
-        let items = feeds::items(&s.content.catalog, &s.config, &s.templates, now)?;
-        let rendered = Rendered::new(&s.config, &items)?;
-        let mut changed = 0;
-        for (name, bytes) in rendered.files() {
-            changed += usize::from(write_if_changed(&output.join(name), bytes.as_bytes())?);
-        }
+        let (items, rendered) =
+            feeds::render_all(&s.content.catalog, &s.config, &s.templates, now)?;
+        let changed = write_feeds(&rendered, &output)?
+            .iter()
+            .filter(|(_, c)| *c)
+            .count();
         // Taken after writing, since the outputs are part of it.
         state.set_meta(FINGERPRINT, &fingerprint())?;
         let next = feeds::next_change(&s.content.catalog, now).map(|t| t.to_rfc3339());

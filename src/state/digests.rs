@@ -72,14 +72,6 @@ pub struct NewDigest {
     pub items: Vec<(String, DateTime<FixedOffset>)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    Pending,
-    Sent,
-    Failed,
-    Skipped,
-}
-
 /// A pending delivery with what sending it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {

@@ -5,7 +5,7 @@
 mod digests;
 mod subscribers;
 
-pub use digests::{Counts, Delivery, DeliveryStatus, DigestRecord, DigestStatus, NewDigest};
+pub use digests::{Counts, Delivery, DigestRecord, DigestStatus, NewDigest};
 pub use subscribers::{
     AddOutcome, ImportReport, Status, Subscriber, UnknownStatus, normalize_email, normalize_name,
 };

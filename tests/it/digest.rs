@@ -426,16 +426,10 @@ fn dkim_signs_when_a_key_is_configured() {
     // the message exactly as the server received it.
     let file = site.path().join("received.eml");
     std::fs::write(&file, &raw[0]).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("tests/dkim/verify.py"))
-        .arg(&file)
-        .arg(base64::engine::general_purpose::STANDARD.encode(key))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::assert_succeeds(
+        std::process::Command::new("python3")
+            .arg(repo().join("tests/dkim/verify.py"))
+            .arg(&file)
+            .arg(base64::engine::general_purpose::STANDARD.encode(key)),
     );
 }

@@ -223,3 +223,14 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+/// Runs an external checker and fails the test with its output if it fails.
+pub fn assert_succeeds(command: &mut Command) {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Site, corpus, repo};
+use crate::support::{Site, assert_succeeds, corpus, repo};
 
 #[test]
 fn corpus_atom_feed_is_valid_rfc4287() {
@@ -17,15 +17,9 @@ fn corpus_atom_feed_is_valid_rfc4287() {
     let site = Site::reading(&corpus(), "feeds:\n  limit: 1000\n");
     let (run, _) = site.build("2026-01-01T00:00:00Z");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = Command::new("bash")
-        .arg(repo().join("../shared/validators/check-atom.sh"))
-        .arg(site.path().join("public/atom.xml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    assert_succeeds(
+        Command::new("bash")
+            .arg(repo().join("../shared/validators/check-atom.sh"))
+            .arg(site.path().join("public/atom.xml")),
     );
 }
