@@ -20,7 +20,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
 use crate::commands::Site;
-use crate::commands::digest::send_due;
+use crate::commands::digest::{SendLock, send_due};
 use crate::config::{self, Config};
 use crate::content::{self, Cache};
 use crate::feeds::{self, Kind};
@@ -42,7 +42,14 @@ enum Event {
     Boundary(DateTime<FixedOffset>),
     /// The digest schedule ticked.
     Digest,
+    /// A send left deliveries pending (the mail server was unreachable):
+    /// try them again.
+    Resume,
 }
+
+/// How long the daemon waits before resuming deliveries that a send left
+/// pending because the mail server was unreachable.
+const RESUME_AFTER: Duration = Duration::from_secs(60);
 
 /// The daemon's clock: the real one, shifted so that it read `--now` at
 /// start (tests start the daemon "just before" an event).
@@ -322,22 +329,17 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
         Err(code) => return Ok(code),
     };
     // The same lock as `once`: a cron run next to the daemon exits at once.
-    let lock_path = crate::commands::once::lock_path(&config.settings.paths.state);
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
-    if lock.try_lock().is_err() {
-        eprintln!(
-            "bookweek run: another bookweek run holds {}; exiting",
-            lock_path.display()
-        );
-        return Ok(ExitCode::from(crate::commands::EXIT_LOCKED));
-    }
+    let lock_path = crate::lock::run_lock_path(&config.settings.paths.state);
+    let lock = match crate::lock::try_acquire(&lock_path)? {
+        Ok(held) => held,
+        Err(holder) => {
+            eprintln!(
+                "bookweek run: {holder} holds {}; exiting",
+                lock_path.display()
+            );
+            return Ok(ExitCode::from(crate::commands::EXIT_LOCKED));
+        }
+    };
     let signer = crate::commands::signer(&config, &State::open(&config.settings.paths.state)?)?;
     let (templates, problems) = Templates::load(&config.settings.paths.templates);
     for p in &problems {
@@ -455,7 +457,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
 
     // Catch up exactly as `once` would.
     let mut sending: Option<tokio::task::JoinHandle<()>> =
-        Some(spawn_send(&live, clock(), stop.clone()));
+        Some(spawn_send(&live, clock(), stop.clone(), &events_tx));
 
     let mut signals = Signals::new()?;
     loop {
@@ -490,12 +492,14 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
                         None => publish(&live, clock(), &published_tx),
                     }
                 }
-                Event::Digest => {
+                Event::Digest | Event::Resume => {
                     // One send at a time; a tick during a long send is picked
                     // up by the next one (it resumes pending deliveries).
                     if sending.as_ref().is_none_or(|h| h.is_finished()) {
-                        publish(&live, clock(), &published_tx);
-                        sending = Some(spawn_send(&live, clock(), stop.clone()));
+                        if matches!(event, Event::Digest) {
+                            publish(&live, clock(), &published_tx);
+                        }
+                        sending = Some(spawn_send(&live, clock(), stop.clone(), &events_tx));
                     }
                 }
             },
@@ -518,20 +522,43 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates and sends the due digest on a blocking thread.
+/// Creates and sends the due digest on a blocking thread. Deliveries left
+/// pending by an unreachable server are resumed [`RESUME_AFTER`] later.
 fn spawn_send(
     live: &Live,
     now: DateTime<FixedOffset>,
     stop: Arc<AtomicBool>,
+    events: &mpsc::Sender<Event>,
 ) -> tokio::task::JoinHandle<()> {
     let site = live.site();
+    let events = events.clone();
     tokio::task::spawn_blocking(move || {
         let result = State::open(&site.config.settings.paths.state)
             .map_err(anyhow::Error::from)
-            .and_then(|mut state| send_due(&site, &mut state, now, false, Some(stop)));
+            .and_then(|mut state| {
+                send_due(
+                    &site,
+                    &mut state,
+                    now,
+                    false,
+                    SendLock::Wait(Some(stop.clone())),
+                )
+            });
         // send_due logs each digest it delivered.
-        if let Err(e) = result {
-            tracing::error!("digest: {e:#}");
+        match result {
+            Ok(report) if report.summary.left_pending > 0 && !stop.load(Ordering::Relaxed) => {
+                tracing::warn!(
+                    pending = report.summary.left_pending,
+                    retry_in = %humantime::format_duration(RESUME_AFTER),
+                    "deliveries left pending"
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(RESUME_AFTER).await;
+                    let _ = events.send(Event::Resume).await;
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("digest: {e:#}"),
         }
     })
 }

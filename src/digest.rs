@@ -280,6 +280,9 @@ pub enum Prepared {
     },
     /// Nothing new: recorded, not sent.
     Empty { tick: DateTime<Tz> },
+    /// There is news but nobody to send it to: nothing is recorded, so the
+    /// items stay eligible (within the lookback) for the first subscriber.
+    NoSubscribers { tick: DateTime<Tz>, items: usize },
     Created {
         id: i64,
         tick: DateTime<Tz>,
@@ -359,6 +362,12 @@ pub fn prepare(
         state.record_unsent(tick.fixed_offset(), DigestStatus::Empty, now)?;
         return Ok(Prepared::Empty { tick });
     };
+    if state.active_subscribers()? == 0 {
+        return Ok(Prepared::NoSubscribers {
+            tick,
+            items: plan.items.len(),
+        });
+    }
     let items: Vec<(String, DateTime<FixedOffset>)> = plan
         .items
         .iter()
@@ -377,7 +386,16 @@ pub fn prepare(
         body_hash: rendered.body_hash.clone(),
         items: items.clone(),
     };
-    let (id, recipients) = state.create_digest(&new, now)?;
+    let Some((id, recipients)) = state.create_digest(&new, now)? else {
+        // Another process recorded this tick first: it is theirs.
+        let status = state
+            .digest_for_tick(tick.fixed_offset())?
+            .map_or(DigestStatus::Sending, |d| d.status);
+        return Ok(Prepared::AlreadyRecorded {
+            tick: tick.to_rfc3339(),
+            status,
+        });
+    };
     Ok(Prepared::Created {
         id,
         tick,

@@ -495,6 +495,9 @@ pub struct Summary {
     pub left_pending: usize,
 }
 
+/// See [`Policy::give_up_after`].
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
+
 /// How a delivery run behaves; from the config, but tests may shorten waits.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -504,6 +507,10 @@ pub struct Policy {
     pub retry_delay: Duration,
     /// Messages per second, 0 for no limit.
     pub rate: f64,
+    /// How long the server may stay unreachable (connection refused, a
+    /// connect timeout) before the run stops and leaves the rest pending
+    /// for the next one: a cron run must not hold its lock for minutes.
+    pub give_up_after: Duration,
     /// Set by a shutting-down daemon: hand out no new messages; those in
     /// flight finish and are recorded, the rest stay pending.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -518,6 +525,7 @@ impl Policy {
             bounce_after: m.bounce_after.max(1),
             retry_delay: config.retry_delay,
             rate: m.rate,
+            give_up_after: GIVE_UP_AFTER,
             stop: None,
         }
     }
@@ -581,6 +589,9 @@ impl Progress {
 struct Job {
     delivery: Delivery,
     attempt: u32,
+    /// When it was handed to a sender: an outage is timed from the first
+    /// attempt that failed, connect timeout included.
+    dispatched: Instant,
 }
 
 /// How many delivery rows are read from the database at a time: memory
@@ -600,8 +611,9 @@ struct Run {
     retries: BinaryHeap<Reverse<(Instant, i64)>>,
     waiting: HashMap<i64, Job>,
     in_flight: usize,
-    /// Consecutive "server unreachable" results.
+    /// Consecutive "server unreachable" results, and since when.
     unreachable_streak: u32,
+    outage_since: Option<Instant>,
     paused_until: Option<Instant>,
     /// The server stayed unreachable: stop and leave the rest pending.
     aborted: bool,
@@ -621,11 +633,12 @@ impl Run {
         match outcome {
             Ok(()) => {
                 state.mark_sent(id, sub, self.now)?;
-                self.unreachable_streak = 0;
+                self.server_answered();
                 self.summary.sent += 1;
                 self.progress.tick();
             }
             Err(Failure::Permanent(e) | Failure::Invalid(e)) => {
+                self.server_answered();
                 if state.mark_failed(id, sub, &e, true, self.policy.bounce_after, self.now)? {
                     self.summary.bounced += 1;
                 }
@@ -634,7 +647,7 @@ impl Run {
                 self.progress.tick();
             }
             Err(Failure::Transient(e)) => {
-                self.unreachable_streak = 0;
+                self.server_answered();
                 if job.attempt >= self.policy.max_attempts {
                     state.mark_failed(id, sub, &e, false, self.policy.bounce_after, self.now)?;
                     tracing::warn!(to = %d.email, error = %e, attempts = job.attempt, "delivery failed after retries");
@@ -651,28 +664,37 @@ impl Run {
                         Job {
                             attempt: job.attempt + 1,
                             delivery: job.delivery,
+                            dispatched: job.dispatched,
                         },
                     );
                 }
             }
             Err(Failure::Unreachable(e)) => {
                 // Nothing was accepted: the delivery stays pending and keeps
-                // its attempts. Pause everything and back off.
+                // its attempts. Pause everything and back off, for as long
+                // as the outage budget allows.
                 self.unreachable_streak += 1;
-                if self.unreachable_streak > self.policy.max_attempts {
+                let since = *self.outage_since.get_or_insert(job.dispatched);
+                let delay = self.policy.backoff(self.unreachable_streak);
+                if since.elapsed() + delay > self.policy.give_up_after {
                     if !self.aborted {
                         tracing::error!(error = %e, "mail server unreachable; leaving the rest for the next run");
                     }
                     self.aborted = true;
                 } else {
-                    let delay = self.policy.backoff(self.unreachable_streak);
-                    tracing::warn!(error = %e, retry_in = ?delay, "mail server unreachable; retrying");
+                    tracing::warn!(error = %e, retry_in = %humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)), "mail server unreachable; retrying");
                     self.paused_until = Some(Instant::now() + delay);
                     self.queue.push_front(job);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The server replied (whatever it said): any outage is over.
+    fn server_answered(&mut self) {
+        self.unreachable_streak = 0;
+        self.outage_since = None;
     }
 
     /// Moves retries whose time has come to the front of the queue.
@@ -731,6 +753,7 @@ pub fn deliver(
         waiting: HashMap::new(),
         in_flight: 0,
         unreachable_streak: 0,
+        outage_since: None,
         paused_until: None,
         aborted: false,
     };
@@ -786,6 +809,7 @@ pub fn deliver(
                         run.queue.push_back(Job {
                             delivery: d,
                             attempt,
+                            dispatched: Instant::now(),
                         });
                     }
                 }
@@ -806,12 +830,13 @@ pub fn deliver(
                 if !paused
                     && !run.aborted
                     && run.in_flight < window
-                    && let Some(job) = run.queue.pop_front()
+                    && let Some(mut job) = run.queue.pop_front()
                 {
                     if let (Some(gap), Some(last)) = (min_gap, last_dispatch) {
                         std::thread::sleep(gap.saturating_sub(last.elapsed()));
                     }
                     last_dispatch = Some(Instant::now());
+                    job.dispatched = Instant::now();
                     if job_tx.send(job).is_err() {
                         break;
                     }

@@ -58,8 +58,11 @@ pub struct SmtpConfig {
     pub credentials: Option<(String, String)>,
     /// The name given in EHLO / HELO.
     pub hello_name: String,
-    /// For the TCP connect and for every read and write (zero counts as 1 ms).
+    /// For every read and write once connected (zero counts as 1 ms).
     pub timeout: Duration,
+    /// For the TCP connect and the server's greeting: an unreachable server
+    /// is given up on quickly, a slow one mid-message is not.
+    pub connect_timeout: Duration,
 }
 
 /// Never shows the password.
@@ -72,6 +75,7 @@ impl fmt::Debug for SmtpConfig {
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
             .field("hello_name", &self.hello_name)
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +86,8 @@ impl SmtpConfig {
     /// port 587), `smtps://[user:pass@]host[:port]` (implicit TLS, port 465).
     /// Credentials are percent-decoded. The EHLO name is the URL's path, as in
     /// lettre (`smtp://host/client.example.org`), or `?ehlo_name=`; by default
-    /// the machine's host name. Timeout: 60 s. Errors never contain the URL.
+    /// the machine's host name. Timeouts: 10 s to connect and be greeted,
+    /// 60 s for each read or write after that. Errors never contain the URL.
     pub fn from_url(url: &str) -> Result<SmtpConfig, String> {
         let u = url::Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
         let query = |key: &str| {
@@ -136,6 +141,7 @@ impl SmtpConfig {
             credentials,
             hello_name,
             timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
         })
     }
 
@@ -298,13 +304,14 @@ impl SmtpClient {
         let peer = cfg.peer();
         let fail = |what: String| SmtpError::Connection(format!("{peer}: {what}"));
         let timeout = cfg.timeout.max(Duration::from_millis(1));
+        let connect_timeout = cfg.connect_timeout.max(Duration::from_millis(1));
         let addrs = (cfg.host.as_str(), cfg.port)
             .to_socket_addrs()
             .map_err(|e| fail(format!("cannot resolve: {e}")))?;
         let mut last_error = None;
         let mut tcp = None;
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+            match TcpStream::connect_timeout(&addr, connect_timeout) {
                 Ok(s) => {
                     tcp = Some(s);
                     break;
@@ -319,9 +326,12 @@ impl SmtpClient {
         let loopback = tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback());
         // Without TCP_NODELAY each small write waits for the server's ACK.
         tcp.set_nodelay(true)
-            .and_then(|()| tcp.set_read_timeout(Some(timeout)))
-            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+            .and_then(|()| tcp.set_read_timeout(Some(connect_timeout)))
+            .and_then(|()| tcp.set_write_timeout(Some(connect_timeout)))
             .map_err(|e| fail(e.to_string()))?;
+        // Once greeted, the server is there: give each read and write the
+        // longer timeout.
+        let tcp_after_greeting = tcp.try_clone().map_err(|e| fail(e.to_string()))?;
         let implicit = cfg.security == Security::Implicit;
         let stream = if implicit {
             tls_connect(tcp, &cfg.host).map_err(fail)?
@@ -340,6 +350,11 @@ impl SmtpClient {
         };
         let greeting = client.read_reply()?;
         client.expect(greeting, 2, "greeting")?;
+        tcp_after_greeting
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| tcp_after_greeting.set_write_timeout(Some(timeout)))
+            .map_err(|e| fail(e.to_string()))?;
+        drop(tcp_after_greeting);
         client.hello(&cfg.hello_name)?;
         let starttls = match cfg.security {
             Security::StartTlsRequired => true,

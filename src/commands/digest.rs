@@ -2,12 +2,15 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, FixedOffset};
 
 use crate::cli::DigestCommand;
 use crate::digest::{self, Prepared, Rendered};
 use crate::feeds;
+use crate::lock::Holder;
 use crate::mail::{self, Composer, Policy, Summary, Transport};
 use crate::publish::write_if_changed;
 use crate::state::{Delivery, DigestRecord, DigestStatus, State};
@@ -61,6 +64,9 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
             site.config.settings.digest.max_delay
         ),
         (None, false, None) => "nothing new: would be recorded as empty, not sent".into(),
+        (None, false, Some(_)) if state.active_subscribers()? == 0 => {
+            "no active subscribers: nothing would be created; the items stay eligible".into()
+        }
         (None, false, Some(_)) => "would be created and sent".into(),
     };
     println!("decision:   {decision}");
@@ -89,11 +95,22 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
 }
 
 fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {
-    let total = send_due(site, state, now, true, None)?;
+    // Asked for by hand: wait for another sender rather than give up, then
+    // deliver whatever it left (usually nothing).
+    let total = send_due(site, state, now, true, SendLock::Wait(None))?;
     if total.digests == 0 {
         println!("nothing to send");
     }
     Ok(exit_for(&total))
+}
+
+/// What a `send_due` does when another process holds the send lock.
+pub(crate) enum SendLock {
+    /// Leave the work to it (`once`: the next cron run checks again).
+    Skip,
+    /// Wait for it; a set flag (a daemon shutting down) ends the wait and,
+    /// once sending, stops handing out new messages.
+    Wait(Option<Arc<AtomicBool>>),
 }
 
 /// What a `send_due` did, over every digest it delivered.
@@ -102,6 +119,8 @@ pub(crate) struct SendReport {
     pub digests: usize,
     pub created: Option<i64>,
     pub summary: Summary,
+    /// Another process was sending, so this one did nothing.
+    pub busy: Option<Holder>,
 }
 
 /// The exit code for a delivery report, with the error line explaining it.
@@ -122,16 +141,42 @@ pub(crate) fn exit_for(report: &SendReport) -> ExitCode {
 }
 
 /// Creates the digest due at `now` (or records why there is none), then
-/// delivers every digest with pending deliveries.
+/// delivers every digest with pending deliveries; all under the send lock,
+/// so processes sharing the state file never send one delivery twice.
 pub(crate) fn send_due(
     site: &Site,
     state: &mut State,
     now: DateTime<FixedOffset>,
     print_each: bool,
-    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    lock: SendLock,
 ) -> anyhow::Result<SendReport> {
     let mut report = SendReport::default();
     let config = &site.config;
+    let lock_path = crate::lock::send_lock_path(&config.settings.paths.state);
+    let stop = match &lock {
+        SendLock::Skip => None,
+        SendLock::Wait(stop) => stop.clone(),
+    };
+    let _held = match lock {
+        SendLock::Skip => match crate::lock::try_acquire(&lock_path)? {
+            Ok(held) => held,
+            Err(holder) => {
+                tracing::info!("{holder} is sending digests; leaving them to it");
+                report.busy = Some(holder);
+                return Ok(report);
+            }
+        },
+        SendLock::Wait(stop) => {
+            let give_up = || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+            let waiting = &mut |holder: Holder| {
+                tracing::info!("{holder} is sending digests; waiting for it to finish")
+            };
+            match crate::lock::acquire_waiting(&lock_path, &give_up, waiting)? {
+                Some(held) => held,
+                None => return Ok(report),
+            }
+        }
+    };
     match digest::prepare(&site.content.catalog, config, &site.templates, state, now)? {
         Prepared::NoTick => tracing::info!("no schedule tick yet"),
         Prepared::AlreadyRecorded { tick, status } => {
@@ -145,6 +190,11 @@ pub(crate) fn send_due(
         Prepared::Empty { tick } => {
             tracing::info!(tick = %tick.to_rfc3339(), "nothing new: digest recorded as empty")
         }
+        Prepared::NoSubscribers { tick, items } => tracing::warn!(
+            tick = %tick.to_rfc3339(),
+            items,
+            "no active subscribers: no digest created; its items stay eligible for the next run within digest.lookback"
+        ),
         Prepared::Created {
             id,
             tick,
@@ -219,6 +269,10 @@ pub(crate) fn send_due(
         total.failed += s.failed;
         total.left_pending += s.left_pending;
         total.bounced += s.bounced;
+        if s.left_pending > 0 {
+            // The server is unreachable: later digests would fail the same way.
+            break;
+        }
     }
     Ok(report)
 }

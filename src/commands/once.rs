@@ -4,8 +4,7 @@
 //! the second exits at once. With nothing due, the run only stats the input
 //! files and asks the database two questions, so it can run every minute.
 
-use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
@@ -16,64 +15,34 @@ use crate::feeds;
 use crate::publish::{inputs_fingerprint, write_feeds};
 use crate::state::State;
 
-use super::digest::{exit_for, send_due};
+use super::digest::{SendLock, exit_for, send_due};
 use super::{EXIT_FATAL, EXIT_LOCKED, EXIT_PROBLEMS, Site, checked_config, exit, site_from};
 
 const FINGERPRINT: &str = "build.fingerprint";
 const NEXT_CHANGE: &str = "build.next_change";
-
-/// The lock file of a state database: `state/bookweek.db.lock`.
-pub fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".lock");
-    state.with_file_name(name)
-}
 
 pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
     let config = match checked_config(config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let state_path = config.settings.paths.state.clone();
-    let lock = lock_path(&state_path);
-    if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Err(e) = std::fs::create_dir_all(dir)
-    {
-        eprintln!("error: cannot create {}: {e}", dir.display());
-        return exit(EXIT_FATAL);
-    }
-    let file = match File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: cannot open lock file {}: {e}", lock.display());
-            return exit(EXIT_FATAL);
-        }
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
+    let lock = crate::lock::run_lock_path(&config.settings.paths.state);
+    let held = match crate::lock::try_acquire(&lock) {
+        Ok(Ok(held)) => held,
+        Ok(Err(holder)) => {
             eprintln!(
-                "bookweek once: another bookweek run holds {}; this one did nothing",
+                "bookweek once: {holder} holds {}; this one did nothing",
                 lock.display()
             );
             return exit(EXIT_LOCKED);
         }
-        Err(TryLockError::Error(e)) => {
-            eprintln!("error: cannot lock {}: {e}", lock.display());
+        Err(e) => {
+            eprintln!("error: {e}");
             return exit(EXIT_FATAL);
         }
-    }
+    };
     let result = work(config, config_path, out, now);
-    // The lock goes with the file handle; dropping it here says so.
-    drop(file);
+    drop(held);
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         exit(EXIT_FATAL)
@@ -109,10 +78,14 @@ fn work(
         && next_change.is_none_or(|t| now < t);
 
     let tick = digest::last_tick(&config, now);
-    let digest_due = match tick {
+    let tick_open = match tick {
         Some(t) => state.digest_for_tick(t.fixed_offset())?.is_none(),
         None => false,
     };
+    // Nobody to send to: leave the tick unrecorded (its items stay eligible
+    // for the first subscriber) without loading and rendering anything.
+    let nobody = tick_open && state.active_subscribers()? == 0;
+    let digest_due = tick_open && !nobody;
     let unfinished = !state.sending_digests()?.is_empty();
 
     let mut site: Option<Site> = None;
@@ -152,23 +125,32 @@ fn work(
             Some(s) => s,
             None => site_from(config).map_err(|_| anyhow::anyhow!("nothing was done"))?,
         };
-        let report = send_due(&s, &mut state, now, false, None)?;
+        let report = send_due(&s, &mut state, now, false, SendLock::Skip)?;
         let t = &report.summary;
-        parts.push(match (report.created, report.digests) {
-            (_, 0) => "no digest to send".into(),
-            (Some(id), _) => format!(
+        parts.push(match (report.created, report.digests, report.busy) {
+            (_, _, Some(holder)) => format!("digest left to {holder}, which is sending"),
+            (_, 0, None) => "no digest to send".into(),
+            (Some(id), _, None) => format!(
                 "digest {id} created: sent {}, skipped {}, retried {}, failed {}",
                 t.sent, t.skipped, t.retried, t.failed
             ),
-            (None, _) => format!(
+            (None, _, None) => format!(
                 "resumed: sent {}, skipped {}, retried {}, failed {}",
                 t.sent, t.skipped, t.retried, t.failed
             ),
         });
+        if t.left_pending > 0 {
+            parts.push(format!(
+                "{} deliveries pending for the next run",
+                t.left_pending
+            ));
+        }
         let digest_code = exit_for(&report);
         if digest_code != ExitCode::SUCCESS {
             code = digest_code;
         }
+    } else if nobody {
+        parts.push("no digest: no active subscribers".into());
     } else {
         parts.push("no digest due".into());
     }

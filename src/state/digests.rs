@@ -170,18 +170,27 @@ impl State {
 
     /// Creates a digest, its items and one pending delivery per active
     /// subscriber in one transaction: either all of it exists or none.
-    /// Returns the digest id and the number of recipients.
+    /// Returns the digest id and the number of recipients, or `None` when
+    /// the tick was already recorded (by another process, say): a tick's
+    /// digest is created once.
     pub fn create_digest(
         &mut self,
         d: &NewDigest,
         now: DateTime<FixedOffset>,
-    ) -> Result<(i64, usize), StateError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
+    ) -> Result<Option<(i64, usize)>, StateError> {
+        // IMMEDIATE: take the write lock before reading, so two processes
+        // cannot both decide the tick is new.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
             "INSERT INTO digests (tick, created, status, subject, html, text, body_hash)
-             VALUES (?1, ?2, 'sending', ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, 'sending', ?3, ?4, ?5, ?6) ON CONFLICT (tick) DO NOTHING",
             params![ts(d.tick), ts(now), d.subject, d.html, d.text, d.body_hash],
         )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         let id = tx.last_insert_rowid();
         {
             let mut item = tx.prepare(
@@ -197,7 +206,7 @@ impl State {
             params![id],
         )?;
         tx.commit()?;
-        Ok((id, recipients))
+        Ok(Some((id, recipients)))
     }
 
     /// How many subscribers a digest created now would go to.
@@ -400,7 +409,7 @@ mod tests {
             items: vec![("i1".into(), t("2022-12-09T23:59:59+01:00"))],
         };
         let now = t("2022-12-12T09:00:01+01:00");
-        let (id, n) = s.create_digest(&d, now).unwrap();
+        let (id, n) = s.create_digest(&d, now).unwrap().unwrap();
         assert_eq!(n, 2);
         assert!(s.digest_for_tick(d.tick).unwrap().is_some());
         assert_eq!(
@@ -426,8 +435,9 @@ mod tests {
                 skipped: 0
             }
         );
-        // The same tick cannot be created twice.
-        assert!(s.create_digest(&d, now).is_err());
+        // The same tick is created once; the second attempt learns so.
+        assert_eq!(s.create_digest(&d, now).unwrap(), None);
+        assert_eq!(s.delivery_counts(id).unwrap().sent, 1);
     }
 
     #[test]
@@ -446,7 +456,7 @@ mod tests {
                 body_hash: String::new(),
                 items: vec![],
             };
-            let (id, _) = s.create_digest(&d, tick).unwrap();
+            let (id, _) = s.create_digest(&d, tick).unwrap().unwrap();
             bounced.push(s.mark_failed(id, a, "550", true, 2, tick).unwrap());
         }
         assert_eq!(bounced, [false, true, false]);

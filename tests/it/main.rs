@@ -4,6 +4,7 @@
 mod answers;
 mod build;
 mod check;
+mod concurrency;
 mod daemon;
 mod digest;
 mod once;

@@ -58,7 +58,7 @@ fn a_held_lock_makes_a_run_exit_at_once_without_touching_anything() {
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         run.stderr.trim(),
-        "bookweek once: another bookweek run holds state/bookweek.db.lock; this one did nothing"
+        "bookweek once: another bookweek process holds state/bookweek.db.lock; this one did nothing"
     );
     assert!(!site.path().join("public").exists());
     assert!(!site.path().join("outbox").exists());
@@ -100,7 +100,11 @@ fn two_runs_started_together_send_the_digest_once() {
         String::from_utf8_lossy(&a.stderr),
         String::from_utf8_lossy(&b.stderr)
     );
-    assert!(String::from_utf8_lossy(&b.stderr).contains("another bookweek run holds"));
+    assert!(
+        String::from_utf8_lossy(&b.stderr).contains("another bookweek process (pid "),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
     // The server comes back: the next run delivers the digest, once.
     let (dir, port) = down.stop();
     let server = SmtpServer::start_in(dir, Some(port), &[]);
