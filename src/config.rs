@@ -115,6 +115,10 @@ pub struct Mail {
     pub retry_delay: String,
     /// Optional DKIM signing.
     pub dkim: Option<Dkim>,
+    /// The relay delivers to addresses with non-ASCII characters before the
+    /// @ (SMTPUTF8, RFC 6531); without it such addresses are refused at
+    /// sign-up rather than failing at every send.
+    pub smtputf8: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -137,6 +141,7 @@ impl Default for Mail {
             rate: 0.0,
             retry_delay: "2s".into(),
             dkim: None,
+            smtputf8: false,
         }
     }
 }

@@ -149,6 +149,8 @@ pub struct Composer<'a> {
     config: &'a Config,
     signer: &'a Signer,
     digest: &'a DigestRecord,
+    /// The digest's subject, cut to [`MAX_SUBJECT_CHARS`].
+    subject: String,
     list_id: String,
     dkim: Option<lettre::message::dkim::DkimConfig>,
     date: SystemTime,
@@ -281,7 +283,7 @@ impl<'a> Composer<'a> {
             .join("-");
         let list_id = format!(
             "{} <{}.{host}>",
-            quote_phrase(&config.settings.site.title),
+            quote_phrase(&cut(&config.settings.site.title, MAX_SUBJECT_CHARS)),
             if slug.is_empty() {
                 "bookweek".to_string()
             } else {
@@ -292,6 +294,7 @@ impl<'a> Composer<'a> {
             config,
             signer,
             digest,
+            subject: cut(&digest.subject, MAX_SUBJECT_CHARS),
             list_id,
             dkim,
             date: SystemTime::from(now),
@@ -325,12 +328,9 @@ impl<'a> Composer<'a> {
             .email
             .parse()
             .map_err(|e| Failure::Invalid(format!("bad address {:?}: {e}", delivery.email)))?;
-        // A name reaches a header: no control characters, ever.
-        let name = delivery
-            .name
-            .as_deref()
-            .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
-            .filter(|n| !n.trim().is_empty());
+        // A name reaches a header: no control characters, ever, and cut to
+        // a length that keeps the line short (rows from older versions too).
+        let name = crate::state::normalize_name(delivery.name.as_deref());
         let to = Mailbox::new(name, address);
         let unsubscribe = self.unsubscribe_url(delivery.subscriber_id);
         let bodies = match self.encoded.as_ref().and_then(|e| e.bodies(&unsubscribe)) {
@@ -344,7 +344,7 @@ impl<'a> Composer<'a> {
         let mut message = Message::builder()
             .from(self.config.from.clone())
             .to(to)
-            .subject(self.digest.subject.clone())
+            .subject(self.subject.clone())
             .date(self.date)
             .message_id(Some(self.message_id(delivery.subscriber_id)))
             .multipart(bodies)
@@ -413,10 +413,23 @@ pub fn confirmation(
     Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(None, to))
-        .subject(subject)
+        .subject(cut(&subject, MAX_SUBJECT_CHARS))
         .date(SystemTime::from(now))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| e.to_string())
+}
+
+/// The longest subject (and list name) sent, in characters. lettre folds
+/// long headers only at blanks, so a title without any could otherwise make
+/// a line longer than RFC 5322's 998 octets.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+/// `s` cut to `max` characters, with an ellipsis when something was cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((end, _)) => format!("{}…", s[..end].trim_end()),
+    }
 }
 
 /// A display name as an RFC 5322 phrase: quoted when it has specials.
@@ -887,5 +900,57 @@ mod encoded_tests {
         );
         // A run of the wrong length is left alone, and then the count is off.
         assert_eq!(Encoded::fill(enc, b"wxyz", 3), None);
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    fn digest(subject: &str) -> DigestRecord {
+        DigestRecord {
+            id: 1,
+            tick: "2022-12-12T08:00:00Z".into(),
+            created: "2022-12-12T08:00:00Z".into(),
+            status: crate::state::DigestStatus::Sending,
+            subject: subject.into(),
+            html: format!("<p>{}</p>", crate::digest::UNSUBSCRIBE_PLACEHOLDER),
+            text: crate::digest::UNSUBSCRIBE_PLACEHOLDER.into(),
+            body_hash: "0123456789abcdef".into(),
+        }
+    }
+
+    #[test]
+    fn no_header_line_exceeds_998_octets_whatever_the_name_or_subject() {
+        let config = crate::config::parse(std::path::Path::new("bookweek.yaml"), "").config;
+        let signer = Signer::new(&[7; 32]);
+        let now = DateTime::parse_from_rfc3339("2022-12-12T09:00:00+01:00").unwrap();
+        for (name, subject) in [
+            ("N".repeat(5000), "S ".repeat(2500)),
+            ("Ñ".repeat(5000), "Ü".repeat(5000)),
+            ("word ".repeat(1000), "Book of the Week".into()),
+            ("Jane".into(), "S".repeat(5000)),
+        ] {
+            let record = digest(&subject);
+            let composer = Composer::new(&config, &signer, &record, now).unwrap();
+            let delivery = Delivery {
+                digest_id: 1,
+                subscriber_id: 1,
+                email: "reader@example.net".into(),
+                name: Some(name),
+                subscriber_active: true,
+                attempts: 0,
+            };
+            let raw = composer.message(&delivery).unwrap().formatted();
+            let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            for line in raw[..head_end].split(|b| *b == b'\n') {
+                assert!(
+                    line.len() <= 998,
+                    "{} octets: {}",
+                    line.len(),
+                    String::from_utf8_lossy(&line[..80])
+                );
+            }
+        }
     }
 }

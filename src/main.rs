@@ -17,6 +17,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    // A command killed mid-write must not leave a temp file in a served
+    // folder; the daemon handles its own signals.
+    if !matches!(cli.command, Command::Run)
+        && let Err(e) = bookweek::publish::remove_temp_files_on_signals()
+    {
+        tracing::warn!("cannot watch for signals: {e}");
+    }
     // The only place that reads the clock: everything below takes `now`.
     let now = cli.now.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
     let config = cli.config.as_deref();

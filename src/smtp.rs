@@ -155,6 +155,17 @@ impl SmtpConfig {
     }
 }
 
+/// `jane@bücher.de` → `jane@xn--bcher-kva.de`; anything else as it is.
+fn ascii_domain(address: &str) -> std::borrow::Cow<'_, str> {
+    if let Some((local, domain)) = address.rsplit_once('@')
+        && !domain.is_ascii()
+        && let Ok(url::Host::Domain(ascii)) = url::Host::parse(domain)
+    {
+        return format!("{local}@{ascii}").into();
+    }
+    address.into()
+}
+
 /// `%XX` → byte, then UTF-8 (`+` stays `+`: this is not a form).
 fn percent_decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
@@ -418,6 +429,12 @@ impl SmtpClient {
                 "address {bad:?} cannot go into an SMTP envelope"
             )));
         }
+        // An internationalized domain goes into the envelope as its ASCII
+        // form (RFC 5890), so only a non-ASCII local part needs SMTPUTF8.
+        let from = ascii_domain(from);
+        let to: Vec<std::borrow::Cow<str>> = to.iter().map(|a| ascii_domain(a)).collect();
+        let to: Vec<&str> = to.iter().map(|a| a.as_ref()).collect();
+        let to = to.as_slice();
         let utf8 = !from.is_ascii() || to.iter().any(|a| !a.is_ascii());
         if utf8 && !self.ext.smtputf8 {
             return Err(SmtpError::Invalid(format!(

@@ -320,6 +320,7 @@ fn preview(
         .map_err(|e| anyhow::anyhow!("cannot build the message: {e:?}"))?;
     let (html, text) =
         Rendered::personalize(&rendered.html, &rendered.text, &composer.unsubscribe_url(0));
+    crate::publish::remove_leftovers(out);
     for (name, bytes) in [
         ("digest.eml", message.formatted()),
         ("digest.html", html.into_bytes()),

@@ -25,7 +25,7 @@ pub fn run(
         return exit(EXIT_FATAL);
     }
     let state = match State::open(&loaded.config.settings.paths.state) {
-        Ok(s) => s,
+        Ok(s) => s.with_smtputf8(loaded.config.settings.mail.smtputf8),
         Err(e) => {
             eprintln!("error: {e}");
             return exit(EXIT_FATAL);

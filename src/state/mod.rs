@@ -7,7 +7,8 @@ mod subscribers;
 
 pub use digests::{Counts, Delivery, DigestRecord, DigestStatus, NewDigest};
 pub use subscribers::{
-    AddOutcome, ImportReport, Status, Subscriber, UnknownStatus, normalize_email, normalize_name,
+    AddOutcome, ImportReport, MAX_NAME_CHARS, Status, Subscriber, UnknownStatus, check_new_address,
+    normalize_email, normalize_name,
 };
 
 use std::path::{Path, PathBuf};
@@ -98,6 +99,9 @@ const MIGRATIONS: &[&str] = &[
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Whether new addresses may have a non-ASCII local part (the relay
+    /// supports SMTPUTF8); see [`check_new_address`].
+    smtputf8: bool,
 }
 
 impl State {
@@ -113,6 +117,7 @@ impl State {
             path: path.to_path_buf(),
             source,
         };
+        make_private(path)?;
         let conn = Connection::open(path).map_err(open_err)?;
         // WAL lets the HTTP server read while a send writes; the busy timeout
         // makes a second process wait for a lock instead of failing at once.
@@ -127,6 +132,7 @@ impl State {
         let mut state = Self {
             conn,
             path: path.to_path_buf(),
+            smtputf8: false,
         };
         state.migrate()?;
         Ok(state)
@@ -134,6 +140,12 @@ impl State {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Accept new addresses with a non-ASCII local part (`mail.smtputf8`).
+    pub fn with_smtputf8(mut self, on: bool) -> Self {
+        self.smtputf8 = on;
+        self
     }
 
     fn migrate(&mut self) -> Result<(), StateError> {
@@ -214,6 +226,49 @@ impl State {
     }
 }
 
+/// The database holds every subscriber's address and the link-signing
+/// secret: it is created 0600, and an existing one (or its -wal and -shm,
+/// which SQLite creates with the database's mode) loses any group and
+/// other permissions.
+fn make_private(path: &Path) -> Result<(), StateError> {
+    let folder_err = |source| StateError::Folder {
+        path: path.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(folder_err(e)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_os_string();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if let Ok(meta) = std::fs::metadata(&p)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                let mode = meta.permissions().mode() & !0o077;
+                // Someone else's file: say so, but still open it.
+                if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                {
+                    tracing::warn!(file = %p.display(), "cannot make the state private: {e}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, folder_err);
+    Ok(())
+}
+
 /// Times are stored as RFC 3339 UTC text: sortable and readable in `sqlite3`.
 pub(crate) fn ts(t: chrono::DateTime<chrono::FixedOffset>) -> String {
     t.with_timezone(&chrono::Utc)
@@ -241,6 +296,28 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(s);
         State::open(&path).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_and_its_wal_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mode = |suffix: &str| {
+            let p = dir.path().join(format!("state.db{suffix}"));
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        let s = State::open(&path).unwrap();
+        s.set_meta("k", "v").unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(mode(suffix), 0o600, "state.db{suffix}");
+        }
+        drop(s);
+        // A database made by an older bookweek under umask 022 is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        State::open(&path).unwrap();
+        assert_eq!(mode(""), 0o600);
     }
 
     #[test]

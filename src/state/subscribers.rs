@@ -182,6 +182,11 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return Err(invalid(" (no @)"));
     };
+    if is_ip_literal(domain) {
+        return Err(format!(
+            "not accepted: {s:?} has an IP address for a domain; mail relays refuse those, use the address with a domain name"
+        ));
+    }
     if local.is_empty() {
         return Err(invalid(" (nothing before the @)"));
     }
@@ -202,17 +207,50 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
     Ok(address.to_string())
 }
 
+/// `[127.0.0.1]`, `[IPv6:::1]`, `127.0.0.1`: an IP address where a domain
+/// belongs. Relays refuse them in the envelope and no real subscriber has
+/// one, so such an address would only stay pending or bounce forever.
+fn is_ip_literal(domain: &str) -> bool {
+    domain.starts_with('[')
+        || domain.parse::<std::net::IpAddr>().is_ok()
+        || domain
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether a (normalized) address may join the list: a non-ASCII local part
+/// (`jörg@example.de`) needs SMTPUTF8 from every relay on the way, so it is
+/// refused at the door, with the reason, unless `smtputf8` says the
+/// operator's relay has it; otherwise it would fail at every send and count
+/// as a bounce. (A non-ASCII domain is fine: it travels in its ASCII form.)
+pub fn check_new_address(email: &str, smtputf8: bool) -> Result<(), String> {
+    let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+    if !local.is_ascii() && !smtputf8 {
+        return Err(format!(
+            "not accepted: {email:?} has non-ASCII characters before the @, which only relays with SMTPUTF8 deliver (set `mail.smtputf8: true` if yours does)"
+        ));
+    }
+    Ok(())
+}
+
+/// The longest display name kept, in characters: enough for any real name,
+/// and short enough that a `To:` header stays well within RFC 5322's 998
+/// octets a line, however its characters are encoded.
+pub const MAX_NAME_CHARS: usize = 100;
+
 /// A display name as it will be stored: control characters (CR, LF, tab, …)
-/// and runs of blanks become one space, the ends are trimmed, and an empty
-/// name is no name. Names may end up in a `To:` header, so no CR/LF may
-/// survive.
+/// and runs of blanks become one space, the ends are trimmed, it is cut to
+/// [`MAX_NAME_CHARS`], and an empty name is no name. Names may end up in a
+/// `To:` header, so no CR/LF may survive.
 pub fn normalize_name(input: Option<&str>) -> Option<String> {
     let cleaned: String = input?
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let joined = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!joined.is_empty()).then_some(joined)
+    let cut: String = joined.chars().take(MAX_NAME_CHARS).collect();
+    let cut = cut.trim_end();
+    (!cut.is_empty()).then(|| cut.to_string())
 }
 
 const COLUMNS: &str = "id, email, name, status, since, updated, bounces";
@@ -354,6 +392,7 @@ impl State {
         now: DateTime<FixedOffset>,
     ) -> Result<AddOutcome, StateError> {
         let email = normalize_email(email).map_err(StateError::Invalid)?;
+        check_new_address(&email, self.smtputf8).map_err(StateError::Invalid)?;
         let name = normalize_name(name);
         let at = ts(now);
         let tx = self.write_tx()?;
@@ -437,7 +476,9 @@ impl State {
         let mut in_file = HashSet::new();
         for row in parsed.rows {
             let key = email_key(&row.email);
-            if !in_file.insert(key.clone()) {
+            if let Err(why) = check_new_address(&row.email, self.smtputf8) {
+                report.errors.push((row.line, why));
+            } else if !in_file.insert(key.clone()) {
                 report.duplicates += 1;
             } else if known.contains(&key) {
                 report.existing += 1;
@@ -451,6 +492,7 @@ impl State {
             }
         }
         tx.commit()?;
+        report.errors.sort_by_key(|(line, _)| *line);
         Ok(report)
     }
 

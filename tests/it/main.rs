@@ -8,6 +8,7 @@ mod concurrency;
 mod daemon;
 mod digest;
 mod once;
+mod operator;
 mod security;
 mod snapshots;
 mod subscribers;
