@@ -88,6 +88,7 @@ pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> Ex
 /// The loaded inputs, owned by the event loop.
 struct Live {
     config_path: Option<PathBuf>,
+    watched: Watched,
     config: Config,
     templates: Templates,
     /// The same templates, shared with the server's confirmation mails.
@@ -106,19 +107,13 @@ impl Live {
         }
     }
 
-    /// Re-reads what changed. A broken config or template keeps the last
-    /// good one; a broken book keeps its last good version (the cache does).
+    /// Re-reads what changed (absolute paths, see [`Watched`]). A broken
+    /// config or template keeps the last good one; a broken book keeps its
+    /// last good version (the cache does).
     fn reload(&mut self, changed: &[PathBuf]) {
-        let config_file = self
-            .config_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-        let touches = |dir: &Path| {
-            changed
-                .iter()
-                .any(|p| p.starts_with(dir) || ends_with(p, dir))
-        };
-        if changed.iter().any(|p| ends_with(p, &config_file)) {
+        let config_file = self.watched.config_file.clone();
+        let config_changed = changed.iter().any(|p| *p == config_file);
+        if config_changed {
             let loaded = config::load(&config_file, self.config_path.is_some());
             for p in &loaded.problems {
                 tracing::warn!("{p}");
@@ -130,9 +125,8 @@ impl Live {
                 tracing::info!(file = %config_file.display(), "config reloaded");
             }
         }
-        if touches(&self.config.settings.paths.templates)
-            || changed.iter().any(|p| ends_with(p, &config_file))
-        {
+        let templates = absolute(&self.config.settings.paths.templates);
+        if config_changed || changed.iter().any(|p| p.starts_with(&templates)) {
             let (templates, problems) = Templates::load(&self.config.settings.paths.templates);
             for p in &problems {
                 tracing::error!("{p}");
@@ -143,7 +137,7 @@ impl Live {
                 }
                 self.templates = templates;
             } else {
-                tracing::error!("templates have errors: keeping the last good ones");
+                tracing::error!("templates have errors; keeping the last good ones");
             }
         }
         self.load_content();
@@ -175,12 +169,36 @@ impl Live {
     }
 }
 
-fn ends_with(p: &Path, suffix: &Path) -> bool {
-    let suffix: PathBuf = suffix
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
-    p.ends_with(&suffix)
+/// What the daemon watches, as absolute paths: the content and templates
+/// folders, and exactly the config file. Events for anything else (a log
+/// file written beside the config, say) are dropped before they can cause
+/// a reload.
+#[derive(Debug, Clone)]
+struct Watched {
+    content: PathBuf,
+    templates: PathBuf,
+    config_file: PathBuf,
+}
+
+impl Watched {
+    fn new(config_file: &Path, settings: &config::Settings) -> Self {
+        Self {
+            content: absolute(&settings.paths.content),
+            templates: absolute(&settings.paths.templates),
+            config_file: absolute(config_file),
+        }
+    }
+
+    fn matters(&self, p: &Path) -> bool {
+        (p.starts_with(&self.content) || p.starts_with(&self.templates) || p == self.config_file)
+            && !is_editor_noise(p)
+    }
+}
+
+/// `p` made absolute against the working folder, without resolving links
+/// (notify reports paths under the one it was given).
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Builds the feeds at `now`, writes them to the output folder and hands
@@ -348,7 +366,11 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     if !problems.is_empty() {
         anyhow::bail!("the templates have errors; fix them and start again");
     }
+    let config_file = config_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let mut live = Live {
+        watched: Watched::new(&config_file, &config.settings),
         config_path: config_path.clone(),
         config,
         mail_templates: Arc::new(std::sync::RwLock::new(templates.clone())),
@@ -379,8 +401,10 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     .await;
     sched.start().await?;
 
-    // Watcher: debounced, on content/, templates/ and the config file's folder.
+    // Watcher: debounced, on content/, templates/ and the config file
+    // (through its folder, since editors replace the file when they save).
     let watcher_tx = events_tx.clone();
+    let watched = live.watched.clone();
     let mut debouncer = notify_debouncer_full::new_debouncer(
         Duration::from_millis(200),
         None,
@@ -398,7 +422,7 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
                         )
                     })
                     .flat_map(|e| e.event.paths)
-                    .filter(|p| !is_editor_noise(p))
+                    .filter(|p| watched.matters(p))
                     .collect();
                 if !paths.is_empty() {
                     let _ = watcher_tx.blocking_send(Event::Files(paths));
@@ -413,15 +437,12 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     )?;
     {
         use notify::RecursiveMode;
-        let settings = &live.config.settings;
-        debouncer.watch(&settings.paths.content, RecursiveMode::Recursive)?;
-        if settings.paths.templates.is_dir() {
-            debouncer.watch(&settings.paths.templates, RecursiveMode::Recursive)?;
+        let w = &live.watched;
+        debouncer.watch(&w.content, RecursiveMode::Recursive)?;
+        if w.templates.is_dir() {
+            debouncer.watch(&w.templates, RecursiveMode::Recursive)?;
         }
-        let config_file = config_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-        if let Some(dir) = config_file.parent().filter(|d| d.is_dir()) {
+        if let Some(dir) = w.config_file.parent().filter(|d| d.is_dir()) {
             debouncer.watch(dir, RecursiveMode::NonRecursive)?;
         }
     }

@@ -14,3 +14,4 @@ mod snapshots;
 mod subscribers;
 mod support;
 mod validate;
+mod watcher;
