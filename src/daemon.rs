@@ -112,7 +112,7 @@ impl Live {
     /// last good version (the cache does).
     fn reload(&mut self, changed: &[PathBuf]) {
         let config_file = self.watched.config_file.clone();
-        let config_changed = changed.iter().any(|p| *p == config_file);
+        let config_changed = changed.contains(&config_file);
         if config_changed {
             let loaded = config::load(&config_file, self.config_path.is_some());
             for p in &loaded.problems {
