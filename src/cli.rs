@@ -70,6 +70,39 @@ pub enum Command {
         #[command(subcommand)]
         command: SubscribersCommand,
     },
+    /// DKIM signing keys for the digest mail
+    Dkim {
+        #[command(subcommand)]
+        command: DkimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Write a new DKIM private key (file mode 0600) and print the DNS records to publish (DKIM, SPF, DMARC) and the config lines to add
+    Keygen {
+        /// The name the public key is published under (SELECTOR._domainkey.DOMAIN); use a new one for each key, e.g. bookweek2026
+        #[arg(long)]
+        selector: String,
+        /// rsa (2048 bits) is verified by every receiver; ed25519 (RFC 8463) is not yet verified by all
+        #[arg(long, value_enum, default_value_t = DkimAlgorithm::Rsa)]
+        algorithm: DkimAlgorithm,
+        /// Where to write the private key (default: dkim/SELECTOR.key)
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// The signing domain (default: mail.dkim.domain from the config, else the domain of mail.from)
+        #[arg(long)]
+        domain: Option<String>,
+        /// Replace an existing key file (mail signed with the old key fails DKIM once its DNS record changes)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod daemon;
 mod digest;
+mod dkim;
 mod once;
 mod security;
 mod snapshots;
