@@ -113,11 +113,17 @@ pub enum DigestCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Render the digest that would be created at --now for a sample subscriber into .eml, .html and .txt files
+    /// Render a digest for a sample subscriber into .eml, .html and .txt files: the one due at --now, or, when nothing is new then, the last one that had news; records nothing
     Preview {
         /// Folder for the files (default: preview)
         #[arg(long, value_name = "DIR", default_value = "preview")]
         out: PathBuf,
+        /// Preview the digest of this schedule tick (the last tick at or before it) as a schedule that ran every week would have sent it
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now, conflicts_with = "book")]
+        tick: Option<DateTime<FixedOffset>>,
+        /// Preview the digest that carried this book's recap (the first tick after its window closed), or its opening if it has no archive yet
+        #[arg(long, value_name = "SLUG")]
+        book: Option<String>,
     },
 }
 

@@ -9,6 +9,7 @@ mod daemon;
 mod digest;
 mod dkim;
 mod once;
+mod preview;
 mod security;
 mod snapshots;
 mod subscribers;
