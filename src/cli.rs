@@ -118,7 +118,7 @@ pub enum DigestCommand {
         /// Folder for the files (default: preview)
         #[arg(long, value_name = "DIR", default_value = "preview")]
         out: PathBuf,
-        /// Preview the digest of this schedule tick (the last tick at or before it) as a schedule that ran every week would have sent it
+        /// Preview the digest of this schedule tick (the last tick at or before it) as a schedule that ran at every tick would have sent it
         #[arg(long, value_name = "RFC3339", value_parser = parse_now, conflicts_with = "book")]
         tick: Option<DateTime<FixedOffset>>,
         /// Preview the digest that carried this book's recap (the first tick after its window closed), or its opening if it has no archive yet

@@ -124,7 +124,8 @@ pub struct Mail {
 pub struct Dkim {
     pub domain: String,
     pub selector: String,
-    /// PEM file with the RSA or Ed25519 private key.
+    /// The private key file: RSA as PKCS#1 PEM, or Ed25519 as the base64 of
+    /// its 32 bytes (what `bookweek dkim keygen` writes).
     pub private_key: PathBuf,
 }
 

@@ -209,3 +209,46 @@ fn with_no_news_ever_preview_says_so_and_writes_nothing() {
     );
     assert!(!site.path().join("preview").exists());
 }
+
+/// The README's first-run section shows real output: every command there
+/// that passes `--now` prints exactly what the README says it prints.
+#[test]
+fn readme_first_run_output_is_real() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("## First run").expect("a first-run section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut examples: Vec<(String, String)> = Vec::new();
+    let mut in_console = false;
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_console = line == "```console";
+            continue;
+        }
+        if !in_console {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            let cmd = cmd.split(" # ").next().unwrap().trim().to_string();
+            examples.push((cmd, String::new()));
+        } else if !line.is_empty()
+            && let Some((_, out)) = examples.last_mut()
+        {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let timed: Vec<&(String, String)> = examples
+        .iter()
+        .filter(|(c, _)| c.contains("--now"))
+        .collect();
+    assert!(timed.len() >= 3, "{examples:?}");
+    let site = Site::with_content(&repo().join("content"), "");
+    for (cmd, expected) in timed {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        assert_eq!(args[0], "bookweek", "{cmd}");
+        let run = site.run(&args[1..]);
+        assert_eq!(run.code, 0, "{cmd}: {}", run.stderr);
+        assert_eq!(&run.stdout, expected, "README output of `{cmd}`");
+    }
+}
