@@ -70,6 +70,39 @@ pub enum Command {
         #[command(subcommand)]
         command: SubscribersCommand,
     },
+    /// DKIM signing keys for the digest mail
+    Dkim {
+        #[command(subcommand)]
+        command: DkimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Write a new DKIM private key (file mode 0600) and print the DNS records to publish (DKIM, SPF, DMARC) and the config lines to add
+    Keygen {
+        /// The name the public key is published under (SELECTOR._domainkey.DOMAIN); use a new one for each key, e.g. bookweek2026
+        #[arg(long)]
+        selector: String,
+        /// rsa (2048 bits) is verified by every receiver; ed25519 (RFC 8463) is not yet verified by all
+        #[arg(long, value_enum, default_value_t = DkimAlgorithm::Rsa)]
+        algorithm: DkimAlgorithm,
+        /// Where to write the private key (default: dkim/SELECTOR.key)
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// The signing domain (default: mail.dkim.domain from the config, else the domain of mail.from)
+        #[arg(long)]
+        domain: Option<String>,
+        /// Replace an existing key file (mail signed with the old key fails DKIM once its DNS record changes)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,11 +113,17 @@ pub enum DigestCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Render the digest that would be created at --now for a sample subscriber into .eml, .html and .txt files
+    /// Render a digest for a sample subscriber into .eml, .html and .txt files: the one due at --now, or, when nothing is new then, the last one that had news; records nothing
     Preview {
         /// Folder for the files (default: preview)
         #[arg(long, value_name = "DIR", default_value = "preview")]
         out: PathBuf,
+        /// Preview the digest of this schedule tick (the last tick at or before it) as a schedule that ran at every tick would have sent it
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now, conflicts_with = "book")]
+        tick: Option<DateTime<FixedOffset>>,
+        /// Preview the digest that carried this book's recap (the first tick after its window closed), or its opening if it has no archive yet
+        #[arg(long, value_name = "SLUG")]
+        book: Option<String>,
     },
 }
 

@@ -1,8 +1,10 @@
 //! Loading and checking `config/bookweek.yaml` into ready-to-use [`Settings`].
 //!
 //! Every key is optional: the built-in defaults make the binary run with no
-//! config file at all. Unknown keys are warned about with a "did you mean"
-//! hint; bad values are errors that name the file, line and column.
+//! config file at all. Unknown keys are errors with a "did you mean" hint (a
+//! typo'd `timezone` would otherwise shift every window without a word); bad
+//! values are errors that name where they came from: the file, line and
+//! column, or the environment variable.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 use url::Url;
 
-use crate::diag::{Problem, did_you_mean};
+use crate::diag::{Problem, Severity, did_you_mean};
 use crate::yamlpos::{Seg, locate};
 
 /// The config path used when `--config` is not given; a missing file there
@@ -20,7 +22,7 @@ use crate::yamlpos::{Seg, locate};
 pub const DEFAULT_PATH: &str = "config/bookweek.yaml";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub site: Site,
     pub paths: Paths,
@@ -31,7 +33,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Server {
     /// Where `bookweek run` listens for HTTP (feeds, subscribe, unsubscribe).
     pub listen: String,
@@ -46,7 +48,7 @@ impl Default for Server {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Site {
     /// The feeds' title and the name readers see for the publisher.
     pub title: String,
@@ -66,7 +68,7 @@ pub struct Site {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Paths {
     pub content: PathBuf,
     pub output: PathBuf,
@@ -75,14 +77,14 @@ pub struct Paths {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Feeds {
     /// The newest items kept in each feed.
     pub limit: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Digest {
     /// How many best author answers a recap item and a digest show per book.
     pub answers: usize,
@@ -96,7 +98,7 @@ pub struct Digest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mail {
     /// Transport: smtp://host:port, smtp://user:pass@host:587?tls=required,
     /// smtps://host, or file://DIR. BOOKWEEK_MAIL_URL overrides it.
@@ -122,11 +124,12 @@ pub struct Mail {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Dkim {
     pub domain: String,
     pub selector: String,
-    /// PEM file with the RSA or Ed25519 private key.
+    /// The private key file: RSA as PKCS#1 PEM, or Ed25519 as the base64 of
+    /// its 32 bytes (what `bookweek dkim keygen` writes).
     pub private_key: PathBuf,
 }
 
@@ -232,11 +235,23 @@ impl Config {
 pub struct Loaded {
     pub config: Config,
     pub problems: Vec<Problem>,
+    /// The file and text the config came from, so a problem found later (a
+    /// DKIM key that does not parse, say) can still name its line.
+    pub path: PathBuf,
+    pub text: String,
 }
 
 impl Loaded {
     pub fn has_errors(&self) -> bool {
         self.problems.iter().any(Problem::is_error)
+    }
+
+    /// An error at the line of `keys` (`["mail", "dkim", "private_key"]`) in
+    /// the config file, or at its first line when the key is not written.
+    pub fn error_at(&self, keys: &[&str], message: impl Into<String>) -> Problem {
+        let segs: Vec<Seg> = keys.iter().map(|k| Seg::Key(k)).collect();
+        let pos = locate(&self.text, &segs).unwrap_or((1, 1));
+        Problem::error(&self.path, pos, message)
     }
 }
 
@@ -277,8 +292,14 @@ pub fn parse(path: &Path, text: &str) -> Loaded {
             }
         }
     };
-    let schema = serde_yaml::to_value(Settings::default()).unwrap_or(Value::Null);
-    let value = check_keys(path, text, &value, &schema, &mut Vec::new(), &mut problems);
+    let schema = Schema::new();
+    let mut checker = KeyChecker {
+        path,
+        text,
+        schema: &schema,
+        problems: &mut problems,
+    };
+    let value = checker.check(&value, &schema.shape, &schema.defaults, &mut Vec::new());
     let settings = match value {
         Value::Null => Settings::default(),
         v => match serde_yaml::from_value::<Settings>(v) {
@@ -290,7 +311,12 @@ pub fn parse(path: &Path, text: &str) -> Loaded {
         },
     };
     let config = validate(path, text, settings, &mut problems);
-    Loaded { config, problems }
+    Loaded {
+        config,
+        problems,
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    }
 }
 
 /// serde_yaml appends " at line X column Y" to its messages; we print the
@@ -303,85 +329,172 @@ pub fn strip_location(e: &serde_yaml::Error) -> String {
     }
 }
 
-/// Warns about keys the schema does not know and returns the value without
-/// them, so a typo never stops the program; also turns a wrongly typed value
-/// into an error at its own line instead of one for the whole file.
-fn check_keys(
-    path: &Path,
-    text: &str,
-    value: &Value,
-    schema: &Value,
-    at: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> Value {
-    let segs = |at: &[String]| -> (usize, usize) {
-        let segs: Vec<Seg> = at.iter().map(|k| Seg::Key(k)).collect();
-        locate(text, &segs).unwrap_or((1, 1))
-    };
-    match (value, schema) {
-        (Value::Mapping(map), Value::Mapping(known)) => {
-            let mut kept = serde_yaml::Mapping::new();
-            for (k, v) in map {
-                let key = k.as_str().unwrap_or_default().to_string();
-                at.push(key.clone());
-                match known.get(k) {
-                    Some(sub) => {
-                        let checked = check_keys(path, text, v, sub, at, problems);
-                        kept.insert(k.clone(), checked);
-                    }
-                    None => {
-                        let names = known.keys().filter_map(Value::as_str);
-                        let hint = did_you_mean(&key, names)
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_default();
-                        problems.push(Problem::warning(
-                            path,
-                            segs(at),
-                            format!("unknown config key `{}`{hint}; it is ignored", at.join(".")),
-                        ));
-                    }
-                }
-                at.pop();
-            }
-            Value::Mapping(kept)
+/// The keys the config may have, as YAML values made from [`Settings`].
+struct Schema {
+    /// Every key, optional sections included (`mail.dkim`), with a value of
+    /// the type it takes: what keys are checked against.
+    shape: Value,
+    /// The built-in defaults: what an empty key (`limit:`) stands for. An
+    /// optional key's default is nothing.
+    defaults: Value,
+}
+
+impl Schema {
+    fn new() -> Self {
+        let mut full = Settings::default();
+        full.site.participate_url = Some(String::new());
+        full.mail.dkim = Some(Dkim::default());
+        Self {
+            shape: serde_yaml::to_value(full).unwrap_or(Value::Null),
+            defaults: serde_yaml::to_value(Settings::default()).unwrap_or(Value::Null),
         }
-        // An empty key (`limit:`) means "the default", not "nothing".
-        (Value::Null, schema) => schema.clone(),
-        (v, Value::Mapping(_)) => {
-            problems.push(Problem::error(
-                path,
-                segs(at),
-                format!(
+    }
+
+    /// Every key's dotted path (`site.timezone`), for hints about a key
+    /// written at the wrong level.
+    fn paths(&self) -> Vec<String> {
+        fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+            if let Value::Mapping(m) = v {
+                for (k, sub) in m {
+                    let Some(k) = k.as_str() else { continue };
+                    let path = if at.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(sub, &path, out);
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.shape, "", &mut out);
+        out
+    }
+}
+
+/// Walks the parsed YAML along the schema: an unknown key is an error (and
+/// dropped, so `check` can go on and report the rest), and a wrongly typed
+/// value is an error at its own line instead of one for the whole file.
+struct KeyChecker<'a> {
+    path: &'a Path,
+    text: &'a str,
+    schema: &'a Schema,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl KeyChecker<'_> {
+    fn pos(&self, at: &[String]) -> (usize, usize) {
+        let segs: Vec<Seg> = at.iter().map(|k| Seg::Key(k)).collect();
+        locate(self.text, &segs).unwrap_or((1, 1))
+    }
+
+    fn error(&mut self, at: &[String], message: String) {
+        let pos = self.pos(at);
+        self.problems.push(Problem::error(self.path, pos, message));
+    }
+
+    fn check(
+        &mut self,
+        value: &Value,
+        shape: &Value,
+        default: &Value,
+        at: &mut Vec<String>,
+    ) -> Value {
+        match (value, shape) {
+            (Value::Mapping(map), Value::Mapping(known)) => {
+                let mut kept = serde_yaml::Mapping::new();
+                for (k, v) in map {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    at.push(key.clone());
+                    match known.get(k) {
+                        Some(sub) => {
+                            let sub_default = default.get(k).unwrap_or(sub);
+                            let checked = self.check(v, sub, sub_default, at);
+                            kept.insert(k.clone(), checked);
+                        }
+                        None => {
+                            let message = self.unknown_key(&key, known, at);
+                            self.error(at, message);
+                        }
+                    }
+                    at.pop();
+                }
+                Value::Mapping(kept)
+            }
+            // An empty key (`limit:`) means "the default", not "nothing".
+            (Value::Null, _) => default.clone(),
+            (v, Value::Mapping(_)) => {
+                let message = format!(
                     "`{}` must be a mapping of keys, not {}",
                     display_at(at),
                     kind(v)
-                ),
-            ));
-            schema.clone()
-        }
-        (v, Value::Number(_)) if !v.is_u64() => {
-            problems.push(Problem::error(
-                path,
-                segs(at),
-                format!(
+                );
+                self.error(at, message);
+                default.clone()
+            }
+            (v, Value::Number(_)) if !v.is_u64() => {
+                let message = format!(
                     "`{}` must be a whole number, not {}",
                     display_at(at),
                     kind(v)
-                ),
-            ));
-            schema.clone()
+                );
+                self.error(at, message);
+                default.clone()
+            }
+            (v, Value::String(_)) if !(v.is_string() || v.is_number() || v.is_bool()) => {
+                let message = format!("`{}` must be text, not {}", display_at(at), kind(v));
+                self.error(at, message);
+                default.clone()
+            }
+            (Value::Number(n), Value::String(_)) => Value::String(n.to_string()),
+            (Value::Bool(b), Value::String(_)) => Value::String(b.to_string()),
+            (v, _) => v.clone(),
         }
-        (v, Value::String(_)) if !(v.is_string() || v.is_number() || v.is_bool()) => {
-            problems.push(Problem::error(
-                path,
-                segs(at),
-                format!("`{}` must be text, not {}", display_at(at), kind(v)),
-            ));
-            schema.clone()
+    }
+
+    /// "unknown key `timzone`; did you mean `timezone`?": a close name at the
+    /// same level, else a close key elsewhere (written at the wrong level),
+    /// else the keys that are allowed here.
+    fn unknown_key(&self, key: &str, known: &serde_yaml::Mapping, at: &[String]) -> String {
+        let siblings: Vec<&str> = known.keys().filter_map(Value::as_str).collect();
+        if let Some(s) = did_you_mean(key, siblings.iter().copied()) {
+            return format!("unknown key `{key}`; did you mean `{s}`?");
         }
-        (Value::Number(n), Value::String(_)) => Value::String(n.to_string()),
-        (Value::Bool(b), Value::String(_)) => Value::String(b.to_string()),
-        (v, _) => v.clone(),
+        let parent = &at[..at.len() - 1];
+        let elsewhere: Vec<(String, String)> = self
+            .schema
+            .paths()
+            .into_iter()
+            .map(|p| (p.rsplit('.').next().unwrap_or(&p).to_string(), p))
+            .collect();
+        if let Some(last) = did_you_mean(key, elsewhere.iter().map(|(l, _)| l.as_str()))
+            && let Some((_, full)) = elsewhere.iter().find(|(l, _)| l == last)
+        {
+            let here = if parent.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("under `{}`", parent.join("."))
+            };
+            return format!("unknown key `{key}` {here}; did you mean `{full}`?");
+        }
+        let list = siblings
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let here = if parent.is_empty() {
+            String::new()
+        } else {
+            format!(" under `{}`", parent.join("."))
+        };
+        format!("unknown key `{key}`; the keys{here} are {list}")
     }
 }
 
@@ -557,22 +670,39 @@ fn validate(
             default_from()
         }
     };
-    let mail_url = match std::env::var("BOOKWEEK_MAIL_URL") {
-        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
-        _ => settings.mail.url.clone(),
+    // The environment overrides the file; a problem names whichever was used.
+    let mail_url = match std::env::var(MAIL_URL_ENV) {
+        Ok(u) if !u.trim().is_empty() => {
+            let u = u.trim().to_string();
+            if let Err(e) = check_mail_url(&u) {
+                problems.push(Problem::env(MAIL_URL_ENV, format!("value {e}")));
+            }
+            u
+        }
+        _ => {
+            if let Err(e) = check_mail_url(&settings.mail.url) {
+                problems.push(Problem::error(
+                    path,
+                    pos("mail", "url"),
+                    format!("`mail.url` {e}"),
+                ));
+            }
+            settings.mail.url.clone()
+        }
     };
-    if let Err(e) = check_mail_url(&mail_url) {
-        let pos = if mail_url == settings.mail.url {
-            pos("mail", "url")
-        } else {
-            (1, 1)
-        };
-        let source = if mail_url == settings.mail.url {
-            "`mail.url`"
-        } else {
-            "BOOKWEEK_MAIL_URL"
-        };
-        problems.push(Problem::error(path, pos, format!("{source} {e}")));
+    if let Some(dkim) = &settings.mail.dkim {
+        check_dkim(dkim, &from, |key| {
+            locate(text, &[Seg::Key("mail"), Seg::Key("dkim"), Seg::Key(key)])
+                .or_else(|| locate(text, &[Seg::Key("mail"), Seg::Key("dkim")]))
+                .unwrap_or((1, 1))
+        })
+        .into_iter()
+        .for_each(|(pos, severity, message)| {
+            problems.push(Problem {
+                severity,
+                ..Problem::error(path, pos, message)
+            })
+        });
     }
     if settings.mail.connections == 0 {
         problems.push(Problem::error(
@@ -619,10 +749,9 @@ fn validate(
         .filter(|s| !s.is_empty())
         .map(String::into_bytes);
     if secret.as_ref().is_some_and(|s| s.len() < 16) {
-        problems.push(Problem::error(
-            path,
-            (1, 1),
-            "BOOKWEEK_SECRET is shorter than 16 bytes; use a long random value (e.g. `openssl rand -hex 32`)",
+        problems.push(Problem::env(
+            "BOOKWEEK_SECRET",
+            "shorter than 16 bytes; use a long random value (e.g. `openssl rand -hex 32`)",
         ));
     }
 
@@ -662,7 +791,13 @@ fn default_from() -> lettre::message::Mailbox {
         .expect("the built-in From address is valid")
 }
 
-/// Checks a transport URL: smtp://, smtps:// (lettre's URL form) or file://DIR.
+/// The environment variable that overrides `mail.url` (credentials belong
+/// there, not in a file under version control).
+pub const MAIL_URL_ENV: &str = "BOOKWEEK_MAIL_URL";
+
+/// Checks a transport URL: smtp://, smtps:// (lettre's URL form) or file://DIR,
+/// with the parser the sender uses, without connecting. The message never
+/// repeats the URL: it may hold a password.
 pub fn check_mail_url(url: &str) -> Result<(), String> {
     if let Some(dir) = url.strip_prefix("file://") {
         return if dir.is_empty() {
@@ -680,6 +815,77 @@ pub fn check_mail_url(url: &str) -> Result<(), String> {
         "must start with smtp://, smtps:// or file:// (got `{}`)",
         url.split("://").next().unwrap_or(url)
     ))
+}
+
+/// What can be told about the DKIM settings without reading the key (that
+/// is `bookweek check`'s job, with the code that signs): each problem with
+/// the key it is about, placed by `pos`.
+fn check_dkim(
+    dkim: &Dkim,
+    from: &lettre::message::Mailbox,
+    pos: impl Fn(&str) -> (usize, usize),
+) -> Vec<((usize, usize), Severity, String)> {
+    let mut out = Vec::new();
+    let domain = dkim.domain.trim_end_matches('.').to_ascii_lowercase();
+    if !is_dns_name(&domain) {
+        out.push((
+            pos("domain"),
+            Severity::Error,
+            format!(
+                "`mail.dkim.domain` must be the domain that publishes the key, like `example.org` (got `{}`)",
+                dkim.domain
+            ),
+        ));
+    } else {
+        // DMARC passes on DKIM only when the signing domain aligns with the
+        // From domain (relaxed: one is the other or a parent of it).
+        let from_domain = from.email.domain().to_ascii_lowercase();
+        let aligned = from_domain == domain
+            || from_domain.ends_with(&format!(".{domain}"))
+            || domain.ends_with(&format!(".{from_domain}"));
+        if !aligned {
+            out.push((
+                pos("domain"),
+                Severity::Warning,
+                format!(
+                    "`mail.dkim.domain` {domain} does not align with the From address's domain {from_domain}: DMARC, and Gmail and Yahoo, need the DKIM domain to be the From domain or share its parent"
+                ),
+            ));
+        }
+    }
+    if !is_dns_name(&dkim.selector) {
+        out.push((
+            pos("selector"),
+            Severity::Error,
+            format!(
+                "`mail.dkim.selector` must be a DNS label like `bookweek2026` (got `{}`)",
+                dkim.selector
+            ),
+        ));
+    }
+    if dkim.private_key.as_os_str().is_empty() {
+        out.push((
+            pos("private_key"),
+            Severity::Error,
+            "`mail.dkim.private_key` must name the key file (make one with `bookweek dkim keygen`)"
+                .into(),
+        ));
+    }
+    out
+}
+
+/// Letters, digits, `-` and `_` in dot-separated labels: what a DKIM
+/// selector or signing domain may hold.
+pub fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 fn default_base_url() -> Url {
@@ -709,14 +915,96 @@ mod tests {
         assert_eq!(l.config.base_url.as_str(), "https://example.org/");
     }
 
+    fn messages(l: &Loaded) -> Vec<String> {
+        l.problems.iter().map(|p| p.to_string()).collect()
+    }
+
     #[test]
-    fn warns_about_unknown_keys_with_hint() {
-        let l = p("site:\n  title: X\n  timezon: UTC\n");
+    fn unknown_keys_are_errors_with_a_hint() {
+        let l = p("site:\n  title: X\n  timzone: UTC\n");
         assert_eq!(
-            l.problems[0].to_string(),
-            "bookweek.yaml:3:3: warning: unknown config key `site.timezon` (did you mean `timezone`?); it is ignored"
+            messages(&l),
+            ["bookweek.yaml:3:3: error: unknown key `timzone`; did you mean `timezone`?"]
         );
+        // The rest is still read, so `check` can report everything at once.
         assert_eq!(l.config.settings.site.title, "X");
+    }
+
+    #[test]
+    fn a_key_at_the_wrong_level_names_where_it_belongs() {
+        let l = p("title: X\nsite:\n  base_url: https://x.org\ntimzone: UTC\n");
+        assert_eq!(
+            messages(&l),
+            [
+                "bookweek.yaml:1:1: error: unknown key `title` at the top level; did you mean `site.title`?",
+                "bookweek.yaml:4:1: error: unknown key `timzone` at the top level; did you mean `site.timezone`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_with_no_close_name_lists_the_keys() {
+        let l = p("feeds:\n  zzz: 3\n");
+        assert_eq!(
+            messages(&l),
+            ["bookweek.yaml:2:3: error: unknown key `zzz`; the keys under `feeds` are `limit`"]
+        );
+    }
+
+    #[test]
+    fn keys_of_optional_sections_are_checked_too() {
+        let l =
+            p("mail:\n  dkim:\n    domain: example.org\n    selector: s1\n    privat_key: k.pem\n");
+        let msgs = messages(&l);
+        assert!(
+            msgs.contains(
+                &"bookweek.yaml:5:5: error: unknown key `privat_key`; did you mean `private_key`?"
+                    .to_string()
+            ),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"bookweek.yaml:2:3: error: `mail.dkim.private_key` must name the key file (make one with `bookweek dkim keygen`)".to_string()),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn empty_optional_keys_stay_unset() {
+        let l = p("site:\n  participate_url:\nmail:\n  dkim:\n");
+        assert!(l.problems.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.config.settings.site.participate_url, None);
+        assert!(l.config.settings.mail.dkim.is_none());
+    }
+
+    #[test]
+    fn the_shipped_config_knows_every_key_it_documents() {
+        // Uncommented, the optional keys must be known too.
+        let text = include_str!("../config/bookweek.yaml")
+            .replace("  # participate_url:", "  participate_url:")
+            .replace("  # dkim:", "  dkim:")
+            .replace("  #   ", "    ");
+        assert!(text.contains("    private_key:"), "{text}");
+        let l = p(&text);
+        assert!(l.problems.is_empty(), "{:?}", messages(&l));
+        assert!(l.config.settings.mail.dkim.is_some());
+    }
+
+    #[test]
+    fn dkim_domain_not_aligned_with_from_is_a_warning() {
+        let l = p(
+            "mail:\n  from: a@example.org\n  dkim:\n    domain: mailer.example.net\n    selector: s1\n    private_key: k\n",
+        );
+        assert_eq!(
+            messages(&l),
+            [
+                "bookweek.yaml:4:5: warning: `mail.dkim.domain` mailer.example.net does not align with the From address's domain example.org: DMARC, and Gmail and Yahoo, need the DKIM domain to be the From domain or share its parent"
+            ]
+        );
+        let l = p(
+            "mail:\n  from: a@news.example.org\n  dkim:\n    domain: example.org\n    selector: s1\n    private_key: k\n",
+        );
+        assert!(l.problems.is_empty(), "{:?}", messages(&l));
     }
 
     #[test]

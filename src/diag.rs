@@ -11,7 +11,9 @@ pub enum Severity {
 }
 
 /// A problem in a file, printed as `path:line:col: severity: message` so editors
-/// and terminals can jump to it.
+/// and terminals can jump to it. A problem in a value from the environment
+/// has no position (`line` 0) and prints as `NAME (environment): severity:
+/// message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: PathBuf,
@@ -39,6 +41,11 @@ impl Problem {
         }
     }
 
+    /// An error in the value of the environment variable `var`.
+    pub fn env(var: &str, message: impl Into<String>) -> Self {
+        Self::error(Path::new(&format!("{var} (environment)")), (0, 0), message)
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -50,6 +57,9 @@ impl fmt::Display for Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        if self.line == 0 {
+            return write!(f, "{}: {severity}: {}", self.path.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}: {}",
@@ -108,6 +118,15 @@ mod tests {
     fn displays_as_path_line_col() {
         let p = Problem::error(Path::new("a/b.md"), (3, 7), "bad");
         assert_eq!(p.to_string(), "a/b.md:3:7: error: bad");
+    }
+
+    #[test]
+    fn environment_problems_name_the_variable() {
+        let p = Problem::env("BOOKWEEK_SECRET", "too short");
+        assert_eq!(
+            p.to_string(),
+            "BOOKWEEK_SECRET (environment): error: too short"
+        );
     }
 
     #[test]

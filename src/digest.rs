@@ -6,6 +6,10 @@
 //! within `digest.lookback` before T that no earlier digest included. A tick
 //! older than `digest.max_delay` when bookweek gets to it is recorded as
 //! skipped and never sent late; its items stay eligible for the next tick.
+//!
+//! A preview can also look at any other tick, with no state: the "news" of a
+//! tick is then what a schedule that ran at every tick would have sent, each
+//! item in the first tick at or after its date ([`news_of_tick`]).
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike, Weekday};
 use chrono_tz::Tz;
@@ -37,6 +41,57 @@ pub fn last_tick(config: &Config, now: DateTime<FixedOffset>) -> Option<DateTime
     // Ticks are whole seconds; a clock with nanoseconds would make them differ.
     let local = now.with_timezone(&config.timezone).with_nanosecond(0)?;
     config.schedule.find_previous_occurrence(&local, true).ok()
+}
+
+/// The first schedule tick at or after `t`.
+pub fn tick_at_or_after(config: &Config, t: DateTime<Tz>) -> Option<DateTime<Tz>> {
+    let t = t.with_nanosecond(0)?;
+    config.schedule.find_next_occurrence(&t, true).ok()
+}
+
+/// The tick whose digest carries an item dated `date` on a schedule that
+/// runs at every tick: the first one at or after it, if the item is still
+/// within the lookback then.
+fn carrying_tick(config: &Config, date: DateTime<Tz>) -> Option<DateTime<Tz>> {
+    tick_at_or_after(config, date).filter(|t| date > *t - config.lookback)
+}
+
+/// The news of `tick` on a schedule that ran at every tick, oldest first:
+/// the items whose first tick it is. Reads no state, so it works for any
+/// tick, past or future; what `digest preview --tick/--book` shows.
+pub fn news_of_tick<'a>(catalog: &'a Catalog, config: &Config, tick: DateTime<Tz>) -> Vec<Due<'a>> {
+    let mut items: Vec<Due> = feeds::due(catalog, tick.fixed_offset())
+        .into_iter()
+        .filter(|d| carrying_tick(config, d.date) == Some(tick))
+        .collect();
+    items.reverse();
+    items
+}
+
+/// The most recent tick at or before `now` that had news (in the sense of
+/// [`news_of_tick`]): what to preview when nothing is new at `now`.
+pub fn last_tick_with_news(
+    catalog: &Catalog,
+    config: &Config,
+    now: DateTime<FixedOffset>,
+) -> Option<DateTime<Tz>> {
+    feeds::due(catalog, now)
+        .iter()
+        .filter_map(|d| carrying_tick(config, d.date))
+        .filter(|t| *t <= now)
+        .max()
+}
+
+/// The tick whose digest carried `book`: the one with its recap, or with its
+/// opening while it has no archive (no recap is ever due then). `None` when
+/// the lookback is shorter than the wait for the next tick.
+pub fn tick_of_book(config: &Config, book: &Book) -> Option<DateTime<Tz>> {
+    let date = if book.archive.is_empty() {
+        book.window.start
+    } else {
+        book.window.end
+    };
+    carrying_tick(config, date)
 }
 
 /// The items for a digest at `tick`: dated within the lookback before it,
@@ -409,6 +464,103 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(yaml: &str) -> Config {
+        crate::config::parse(std::path::Path::new("bookweek.yaml"), yaml).config
+    }
+
+    fn book(slug: &str, start: &str, end: &str, archive: bool) -> Book {
+        let text = format!(
+            "---\ntitle: {slug}\nauthors: [Ann Author]\nstart: {start}\nend: {end}\n{}---\n",
+            if archive {
+                "archive:\n- name: R\n  text: Q?\n  replies:\n  - name: Ann Author\n    text: A.\n"
+            } else {
+                ""
+            }
+        );
+        let path = std::path::PathBuf::from(format!("{slug}.md"));
+        let (book, problems) = crate::content::parse_book(
+            &path,
+            &text,
+            &Default::default(),
+            chrono_tz::Europe::Berlin,
+        );
+        book.unwrap_or_else(|| panic!("{problems:?}"))
+    }
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            // Mondays 09:00 are ticks: a opens 2022-12-05 00:00 (tick 12-05),
+            // closes 12-09 (tick 12-12); b opens 12-12 08:00 (tick 12-12),
+            // runs until 12-16 and has no archive yet.
+            books: vec![
+                book("a", "2022-12-05 00:00:00", "2022-12-09 23:59:59", true),
+                book("b", "2022-12-12 08:00:00", "2022-12-16 23:59:59", false),
+            ],
+            people: Default::default(),
+        }
+    }
+
+    fn news(c: &Catalog, config: &Config, tick: &str) -> Vec<String> {
+        let tick = at(tick).with_timezone(&config.timezone);
+        news_of_tick(c, config, tick)
+            .iter()
+            .map(|d| format!("{}/{:?}", d.book.slug, d.kind))
+            .collect()
+    }
+
+    #[test]
+    fn each_item_is_news_in_the_first_tick_at_or_after_its_date() {
+        let config = config("");
+        let c = catalog();
+        assert_eq!(
+            news(&c, &config, "2022-12-05T09:00:00+01:00"),
+            ["a/Opening"]
+        );
+        assert_eq!(
+            news(&c, &config, "2022-12-12T09:00:00+01:00"),
+            ["a/Recap", "b/Opening"]
+        );
+        assert!(news(&c, &config, "2022-12-19T09:00:00+01:00").is_empty());
+    }
+
+    #[test]
+    fn the_last_tick_with_news_is_found_from_any_later_time() {
+        let config = config("");
+        let c = catalog();
+        let last = |now: &str| last_tick_with_news(&c, &config, at(now)).map(|t| t.to_rfc3339());
+        assert_eq!(
+            last("2026-11-30T09:00:00+01:00").as_deref(),
+            Some("2022-12-12T09:00:00+01:00")
+        );
+        // Not a tick that is still ahead of `now`.
+        assert_eq!(
+            last("2022-12-12T08:59:59+01:00").as_deref(),
+            Some("2022-12-05T09:00:00+01:00")
+        );
+        assert_eq!(last("2022-12-05T08:00:00+01:00"), None);
+    }
+
+    #[test]
+    fn a_book_is_previewed_at_its_recap_or_else_its_opening() {
+        let config = config("");
+        let c = catalog();
+        let tick = |i: usize| tick_of_book(&config, &c.books[i]).map(|t| t.to_rfc3339());
+        assert_eq!(tick(0).as_deref(), Some("2022-12-12T09:00:00+01:00"));
+        assert_eq!(tick(1).as_deref(), Some("2022-12-12T09:00:00+01:00"));
+        // With a lookback shorter than the wait for the tick, no digest
+        // ever carries the item.
+        let short = crate::config::parse(
+            std::path::Path::new("bookweek.yaml"),
+            "digest:\n  lookback: 1h\n",
+        )
+        .config;
+        assert_eq!(tick_of_book(&short, &c.books[0]), None);
+    }
 
     #[test]
     fn subject_never_carries_line_breaks_from_content() {

@@ -10,6 +10,7 @@ pub mod content;
 pub mod daemon;
 pub mod diag;
 pub mod digest;
+pub mod dkim;
 pub mod feeds;
 pub mod lock;
 pub mod mail;

@@ -442,7 +442,11 @@ fn quote_phrase(s: &str) -> String {
     }
 }
 
-fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimConfig, MailError> {
+/// The DKIM signer for the configured key; `bookweek check` calls it too, so
+/// a key the sender cannot use is reported before a digest is due.
+pub fn dkim_config(
+    d: &crate::config::Dkim,
+) -> Result<lettre::message::dkim::DkimConfig, MailError> {
     use lettre::message::dkim::{
         DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
         DkimSigningKey,
@@ -458,7 +462,7 @@ fn dkim_config(d: &crate::config::Dkim) -> Result<lettre::message::dkim::DkimCon
         DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
     } else if pem.contains("-----BEGIN") {
         return Err(err(
-            "use an RSA key in PKCS#1 PEM (`openssl genrsa -traditional 2048`) or an Ed25519 key as the base64 of its 32 bytes".into(),
+            "not a key bookweek can sign with: use an RSA key in PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`) or an Ed25519 key as the base64 of its 32 bytes; `bookweek dkim keygen` writes either".into(),
         ));
     } else {
         DkimSigningKey::new(pem.trim(), DkimSigningAlgorithm::Ed25519)

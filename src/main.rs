@@ -40,5 +40,6 @@ fn main() -> ExitCode {
         Command::Once { out } => commands::once::run(config, out.as_deref(), now),
         Command::Digest { command } => commands::digest::run(config, command, now),
         Command::Subscribers { command } => commands::subscribers::run(config, command, now),
+        Command::Dkim { command } => commands::dkim::run(config, command),
     }
 }

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, FixedOffset};
 
 use crate::cli::DigestCommand;
+use crate::diag::did_you_mean;
 use crate::digest::{self, Prepared, Rendered};
 use crate::feeds;
 use crate::lock::Holder;
 use crate::mail::{self, Composer, Policy, Summary, Transport};
 use crate::publish::write_if_changed;
 use crate::state::{Delivery, DigestRecord, DigestStatus, State};
+use crate::token::Signer;
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, EXIT_TEMPFAIL, Site, exit, load_site};
 
@@ -36,7 +38,9 @@ pub fn run(
     let result = match command {
         DigestCommand::Send { dry_run: true } => dry_run(&site, &state, now),
         DigestCommand::Send { dry_run: false } => send(&site, &mut state, now),
-        DigestCommand::Preview { out } => preview(&site, &state, &out, now),
+        DigestCommand::Preview { out, tick, book } => {
+            preview(&site, &state, &out, now, Pick::from(tick, book))
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -277,28 +281,141 @@ pub(crate) fn send_due(
     Ok(report)
 }
 
+/// Which digest `digest preview` shows.
+pub(crate) enum Pick {
+    /// The one `digest send` would create at `--now`; when nothing is new
+    /// then, the last one that had news.
+    Due,
+    /// The digest of the last schedule tick at or before this time.
+    Tick(DateTime<FixedOffset>),
+    /// The digest that carried this book (its recap, else its opening).
+    Book(String),
+}
+
+impl Pick {
+    fn from(tick: Option<DateTime<FixedOffset>>, book: Option<String>) -> Self {
+        match (tick, book) {
+            (Some(t), _) => Self::Tick(t),
+            (None, Some(b)) => Self::Book(b),
+            (None, None) => Self::Due,
+        }
+    }
+}
+
+/// Renders a digest for a sample subscriber into `out`. Records nothing: no
+/// digest, no secret (links are signed with a throwaway key unless
+/// BOOKWEEK_SECRET is set), so a later `digest send` is unaffected.
 fn preview(
     site: &Site,
     state: &State,
     out: &Path,
     now: DateTime<FixedOffset>,
+    pick: Pick,
 ) -> anyhow::Result<ExitCode> {
     let catalog = &site.content.catalog;
-    let Some(plan) = digest::plan(catalog, &site.config, &site.templates, state, now)? else {
-        println!("no schedule tick at or before {now}");
-        return Ok(ExitCode::SUCCESS);
+    let config = &site.config;
+    let (tick, items) = match pick {
+        Pick::Due => {
+            let plan = digest::plan(catalog, config, &site.templates, state, now)?;
+            match plan {
+                Some(plan) if !plan.items.is_empty() => {
+                    println!(
+                        "the digest due at --now: the tick {}",
+                        plan.tick.to_rfc3339()
+                    );
+                    (plan.tick, plan.items)
+                }
+                plan => {
+                    let nothing = match &plan {
+                        Some(p) => format!("nothing new for the tick {}", p.tick.to_rfc3339()),
+                        None => format!("no schedule tick at or before {now}"),
+                    };
+                    let Some(tick) = digest::last_tick_with_news(catalog, config, now) else {
+                        println!("{nothing}, and no earlier tick had news: no digest to preview");
+                        return Ok(ExitCode::SUCCESS);
+                    };
+                    match plan {
+                        Some(p) if p.tick == tick => println!(
+                            "nothing new for the tick {}: its digest is already recorded ({}); previewing it again",
+                            tick.to_rfc3339(),
+                            p.existing.map_or("recorded", |s| s.as_str()),
+                        ),
+                        _ => println!(
+                            "{nothing}; previewing the digest of {} instead (the last one with news)",
+                            tick.to_rfc3339()
+                        ),
+                    }
+                    (tick, digest::news_of_tick(catalog, config, tick))
+                }
+            }
+        }
+        Pick::Tick(at) => {
+            let Some(tick) = digest::last_tick(config, at) else {
+                eprintln!("error: no schedule tick at or before {at}");
+                return Ok(exit(EXIT_FATAL));
+            };
+            let items = digest::news_of_tick(catalog, config, tick);
+            if items.is_empty() {
+                println!(
+                    "the tick {} had nothing new: no digest to preview",
+                    tick.to_rfc3339()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("the digest of the tick {}", tick.to_rfc3339());
+            (tick, items)
+        }
+        Pick::Book(slug) => {
+            let Some(book) = catalog.books.iter().find(|b| b.slug == slug) else {
+                let slugs = || catalog.books.iter().map(|b| b.slug.as_str());
+                // Slugs start with a date: a title word is what people remember.
+                let hint = did_you_mean(&slug, slugs())
+                    .or_else(|| slugs().find(|s| s.contains(slug.as_str())))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "error: no book `{slug}` in {}{hint}",
+                    config.settings.paths.content.join("books").display()
+                );
+                return Ok(exit(EXIT_FATAL));
+            };
+            let Some(tick) = digest::tick_of_book(config, book) else {
+                eprintln!(
+                    "error: no digest carries `{slug}`: the next schedule tick after it is more than digest.lookback ({}) away",
+                    config.settings.digest.lookback
+                );
+                return Ok(exit(EXIT_FATAL));
+            };
+            println!(
+                "the digest of the tick {}, which carried {} of `{slug}`",
+                tick.to_rfc3339(),
+                if book.archive.is_empty() {
+                    "the opening"
+                } else {
+                    "the recap"
+                }
+            );
+            (tick, digest::news_of_tick(catalog, config, tick))
+        }
     };
-    let Some(rendered) = plan.rendered else {
+    println!("items:   {}", items.len());
+    for d in &items {
         println!(
-            "nothing new for the tick {}: no digest would be sent",
-            plan.tick.to_rfc3339()
+            "  {}  {}",
+            d.date.format("%Y-%m-%d %H:%M"),
+            feeds::item_id(config, &d.book.slug, d.kind)
         );
-        return Ok(ExitCode::SUCCESS);
+    }
+    let rendered = digest::render(catalog, config, &site.templates, tick, &items)?;
+    // A stored secret would have to be created to sign with it: a preview's
+    // links are samples, signed with a key of their own.
+    let signer = match &config.secret {
+        Some(key) => Signer::new(key),
+        None => Signer::new(b"bookweek digest preview: a sample link"),
     };
-    let signer = super::signer(&site.config, state)?;
     let record = DigestRecord {
         id: 0,
-        tick: plan.tick.to_rfc3339(),
+        tick: tick.to_rfc3339(),
         created: now.to_rfc3339(),
         status: DigestStatus::Sending,
         subject: rendered.subject.clone(),
@@ -306,7 +423,7 @@ fn preview(
         text: rendered.text.clone(),
         body_hash: rendered.body_hash.clone(),
     };
-    let composer = Composer::new(&site.config, &signer, &record, now)?;
+    let composer = Composer::new(config, &signer, &record, now)?;
     let sample = Delivery {
         digest_id: 0,
         subscriber_id: 0,
@@ -320,6 +437,7 @@ fn preview(
         .map_err(|e| anyhow::anyhow!("cannot build the message: {e:?}"))?;
     let (html, text) =
         Rendered::personalize(&rendered.html, &rendered.text, &composer.unsubscribe_url(0));
+    println!("subject: {}", rendered.subject);
     crate::publish::remove_leftovers(out);
     for (name, bytes) in [
         ("digest.eml", message.formatted()),
@@ -330,6 +448,5 @@ fn preview(
         write_if_changed(&path, &bytes)?;
         println!("{}", path.display());
     }
-    println!("subject: {}", rendered.subject);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ pub mod answers;
 pub mod build;
 pub mod check;
 pub mod digest;
+pub mod dkim;
 pub mod once;
 pub mod subscribers;
 

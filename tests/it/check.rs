@@ -115,13 +115,18 @@ fn config_problems_name_the_config_line() {
     let site = Site::empty("site:\n  timezone: Europe/Berln\n  titel: X\n");
     site.write("content/books/good.md", GOOD);
     let run = site.run(&["check"]);
-    assert_eq!(run.code, 1);
+    // 2, not 1: with this config nothing would be published or sent.
+    assert_eq!(run.code, 2);
     assert!(run.stdout.contains(
         "config/bookweek.yaml:2:3: error: unknown time zone `Europe/Berln` (did you mean `Europe/Berlin`?); use an IANA name like `Europe/Berlin`"
     ), "{}", run.stdout);
-    assert!(run.stdout.contains(
-        "config/bookweek.yaml:3:3: warning: unknown config key `site.titel` (did you mean `title`?); it is ignored"
-    ), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "config/bookweek.yaml:3:3: error: unknown key `titel`; did you mean `title`?"
+        ),
+        "{}",
+        run.stdout
+    );
     // build refuses to publish with a broken config and writes nothing.
     let run = site.run(&["build", "--now", "2023-01-01T00:00:00Z"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
