@@ -181,6 +181,12 @@ pub(crate) fn send_due(
             }
         }
     };
+    // A transport or DKIM key that cannot work fails the run before a
+    // digest is recorded, not after.
+    let transport = Transport::from_url(&config.mail_url)?;
+    if let Some(dkim) = &config.settings.mail.dkim {
+        mail::dkim_config(dkim)?;
+    }
     match digest::prepare(&site.content.catalog, config, &site.templates, state, now)? {
         Prepared::NoTick => tracing::info!("no schedule tick yet"),
         Prepared::AlreadyRecorded { tick, status } => {
@@ -223,7 +229,6 @@ pub(crate) fn send_due(
         return Ok(report);
     }
     let signer = super::signer(&site.config, state)?;
-    let transport = Transport::from_url(&config.mail_url)?;
     let mut policy = Policy::from_config(config);
     policy.stop = stop;
     let total = &mut report.summary;
