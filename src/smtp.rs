@@ -352,7 +352,8 @@ impl SmtpClient {
         let mut client = SmtpClient {
             io: BufReader::new(stream),
             peer: peer.clone(),
-            timeout,
+            // Until greeted; the longer timeout after (for messages too).
+            timeout: connect_timeout,
             ext: Extensions::default(),
             tls: implicit,
             broken: false,
@@ -366,6 +367,7 @@ impl SmtpClient {
             .and_then(|()| tcp_after_greeting.set_write_timeout(Some(timeout)))
             .map_err(|e| fail(e.to_string()))?;
         drop(tcp_after_greeting);
+        client.timeout = timeout;
         client.hello(&cfg.hello_name)?;
         let starttls = match cfg.security {
             Security::StartTlsRequired => true,
