@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
+use crate::cli::Now;
 use crate::commands::Site;
 use crate::commands::digest::send_due;
 use crate::config::{self, Config};
@@ -48,14 +49,12 @@ enum Event {
 /// start (tests start the daemon "just before" an event).
 pub use crate::server::Clock;
 
-fn clock_from(now: Option<DateTime<FixedOffset>>) -> Clock {
-    let offset = now
-        .map(|n| n.signed_duration_since(Utc::now()))
-        .unwrap_or_default();
+fn clock_from(now: Now, tz: chrono_tz::Tz) -> Clock {
+    let offset = now.at(tz).signed_duration_since(now.clock);
     Arc::new(move || (Utc::now() + offset).fixed_offset())
 }
 
-pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> ExitCode {
+pub fn run(config_path: Option<&Path>, now: Now) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,7 +67,7 @@ pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> Ex
     };
     let config_path = config_path.map(Path::to_path_buf);
     runtime.block_on(async move {
-        match main(config_path, clock_from(now)).await {
+        match main(config_path, now).await {
             Ok(code) => code,
             Err(e) => {
                 tracing::error!("{e:#}");
@@ -316,11 +315,12 @@ fn is_editor_noise(p: &Path) -> bool {
         || name == "4913"
 }
 
-async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<ExitCode> {
+async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode> {
     let config = match crate::commands::checked_config(config_path.as_deref()) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    let clock = clock_from(now, config.timezone);
     // The same lock as `once`: a cron run next to the daemon exits at once.
     let lock_path = crate::commands::once::lock_path(&config.settings.paths.state);
     if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {

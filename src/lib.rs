@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod diag;
 pub mod digest;
 pub mod feeds;
+pub mod human;
 pub mod mail;
 pub mod model;
 pub mod publish;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
 
+use crate::cli::Now;
 use crate::config::DEFAULT_PATH;
 use crate::digest;
 use crate::feeds;
@@ -32,11 +33,12 @@ pub fn lock_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
-pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
+pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: Now) -> ExitCode {
     let config = match checked_config(config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let now = now.at(config.timezone);
     let state_path = config.settings.paths.state.clone();
     let lock = lock_path(&state_path);
     if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty())
