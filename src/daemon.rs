@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
+use crate::cli::Now;
 use crate::commands::Site;
 use crate::commands::digest::{SendLock, send_due};
 use crate::config::{self, Config};
@@ -55,14 +56,12 @@ const RESUME_AFTER: Duration = Duration::from_secs(60);
 /// start (tests start the daemon "just before" an event).
 pub use crate::server::Clock;
 
-fn clock_from(now: Option<DateTime<FixedOffset>>) -> Clock {
-    let offset = now
-        .map(|n| n.signed_duration_since(Utc::now()))
-        .unwrap_or_default();
+fn clock_from(now: Now, tz: chrono_tz::Tz) -> Clock {
+    let offset = now.at(tz).signed_duration_since(now.clock);
     Arc::new(move || (Utc::now() + offset).fixed_offset())
 }
 
-pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> ExitCode {
+pub fn run(config_path: Option<&Path>, now: Now) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,7 +74,7 @@ pub fn run(config_path: Option<&Path>, now: Option<DateTime<FixedOffset>>) -> Ex
     };
     let config_path = config_path.map(Path::to_path_buf);
     runtime.block_on(async move {
-        match main(config_path, clock_from(now)).await {
+        match main(config_path, now).await {
             Ok(code) => code,
             Err(e) => {
                 tracing::error!("{e:#}");
@@ -341,11 +340,12 @@ fn is_editor_noise(p: &Path) -> bool {
         || name == "4913"
 }
 
-async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<ExitCode> {
+async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode> {
     let config = match crate::commands::checked_config(config_path.as_deref()) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    let clock = clock_from(now, config.timezone);
     // The same lock as `once`: a cron run next to the daemon exits at once.
     let lock_path = crate::lock::run_lock_path(&config.settings.paths.state);
     let lock = match crate::lock::try_acquire(&lock_path)? {
@@ -570,7 +570,7 @@ fn spawn_send(
             Ok(report) if report.summary.left_pending > 0 && !stop.load(Ordering::Relaxed) => {
                 tracing::warn!(
                     pending = report.summary.left_pending,
-                    retry_in = %humantime::format_duration(RESUME_AFTER),
+                    retry_in = %crate::human::duration(RESUME_AFTER),
                     "deliveries left pending"
                 );
                 tokio::spawn(async move {

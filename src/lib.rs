@@ -12,6 +12,7 @@ pub mod diag;
 pub mod digest;
 pub mod dkim;
 pub mod feeds;
+pub mod human;
 pub mod lock;
 pub mod mail;
 pub mod model;

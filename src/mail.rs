@@ -410,11 +410,24 @@ pub fn confirmation(
     let to: Address = email
         .parse()
         .map_err(|e| format!("bad address {email:?}: {e}"))?;
+    // On the From domain, like the digests' (lettre's default would name this
+    // machine); a new request is a new message, so the time is part of it.
+    let link_hash = <sha2::Sha256 as sha2::Digest>::digest(confirm_url.as_bytes());
+    let message_id = format!(
+        "<bookweek.confirm.{}.{}@{}>",
+        now.timestamp(),
+        link_hash[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        config.from.email.domain()
+    );
     Message::builder()
         .from(config.from.clone())
         .to(Mailbox::new(None, to))
         .subject(cut(&subject, MAX_SUBJECT_CHARS))
         .date(SystemTime::from(now))
+        .message_id(Some(message_id))
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| e.to_string())
 }
@@ -699,7 +712,7 @@ impl Run {
                     }
                     self.aborted = true;
                 } else {
-                    tracing::warn!(error = %e, retry_in = %humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)), "mail server unreachable; retrying");
+                    tracing::warn!(error = %e, retry_in = %crate::human::duration(delay), "mail server unreachable; retrying");
                     self.paused_until = Some(Instant::now() + delay);
                     self.queue.push_front(job);
                 }

@@ -254,7 +254,75 @@ fn render_text(book: &crate::model::Book, ranking: &answers::Ranking, explain: b
                 }
             }
         }
-        let _ = writeln!(out, "\n* picked. Weights: {:?}", answers::WEIGHTS);
+        let _ = writeln!(out, "\n* picked.\n");
+        out.push_str(&weights_table());
     }
+    out
+}
+
+/// The weights as a reader needs them: what each one multiplies or adds.
+/// Destructured so a new weight cannot be left out of the table.
+fn weights_table() -> String {
+    use std::fmt::Write;
+    let answers::Weights {
+        words,
+        question_words,
+        links,
+        placeholder,
+        filler,
+        meta,
+        pointer,
+        reaction,
+        thanked,
+        co_author,
+    } = answers::WEIGHTS;
+    let mut out = String::from("Weights (WEIGHTS in src/answers.rs):\n");
+    let mut rows = |heading: &str, rows: &[(&str, f64, &str)]| {
+        let _ = writeln!(out, "  {heading}");
+        for (name, weight, meaning) in rows {
+            let line = format!("    {name:<15}{weight:>6.2}  {meaning}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    };
+    rows(
+        "answer = words × ln(1 + words of substance) + the weight of each signal it has",
+        &[
+            ("words", words, ""),
+            ("links", links, "has links and is not a pointer"),
+            (
+                "placeholder",
+                placeholder,
+                "promises an answer instead of giving one",
+            ),
+            ("filler", filler, "greets, thanks or agrees and little else"),
+            (
+                "meta",
+                meta,
+                "talks about the channel, giveaways or the event",
+            ),
+            (
+                "pointer",
+                pointer,
+                "sends the reader elsewhere with few words of its own",
+            ),
+            (
+                "reaction",
+                reaction,
+                "a one-word reaction, a joke or an emote",
+            ),
+            (
+                "thanked",
+                thanked,
+                "the asker thanked the author afterwards",
+            ),
+        ],
+    );
+    rows(
+        "thread = best answer + question_words × ln(1 + words of the question) + co_author for each co-author who also answered",
+        &[
+            ("question_words", question_words, ""),
+            ("co_author", co_author, ""),
+        ],
+    );
     out
 }

@@ -3,14 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, FixedOffset};
-
+use crate::cli::Now;
 use crate::feeds;
 use crate::publish::write_feeds;
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, Site, exit, load_site};
 
-pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
+pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: Now) -> ExitCode {
     let Site {
         config,
         templates,
@@ -19,6 +18,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOf
         Ok(site) => site,
         Err(code) => return code,
     };
+    let now = now.at(config.timezone);
     let settings = &config.settings;
     let (items, rendered) = match feeds::render_all(&content.catalog, &config, &templates, now) {
         Ok(built) => built,

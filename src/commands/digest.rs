@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::cli::DigestCommand;
+use crate::cli::{DigestCommand, Now};
 use crate::diag::did_you_mean;
 use crate::digest::{self, Prepared, Rendered};
 use crate::feeds;
@@ -19,15 +19,12 @@ use crate::token::Signer;
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, EXIT_TEMPFAIL, Site, exit, load_site};
 
-pub fn run(
-    config_path: Option<&Path>,
-    command: DigestCommand,
-    now: DateTime<FixedOffset>,
-) -> ExitCode {
+pub fn run(config_path: Option<&Path>, command: DigestCommand, now: Now) -> ExitCode {
     let site = match load_site(config_path) {
         Ok(site) => site,
         Err(code) => return code,
     };
+    let now = now.at(site.config.timezone);
     let mut state = match State::open(&site.config.settings.paths.state) {
         Ok(s) => s,
         Err(e) => {
@@ -39,6 +36,7 @@ pub fn run(
         DigestCommand::Send { dry_run: true } => dry_run(&site, &state, now),
         DigestCommand::Send { dry_run: false } => send(&site, &mut state, now),
         DigestCommand::Preview { out, tick, book } => {
+            let tick = tick.map(|t| t.at(site.config.timezone));
             preview(&site, &state, &out, now, Pick::from(tick, book))
         }
     };
@@ -194,7 +192,7 @@ pub(crate) fn send_due(
         }
         Prepared::Skipped { tick, late_by } => tracing::warn!(
             tick = %tick.to_rfc3339(),
-            late_by = %humantime::format_duration(late_by.to_std().unwrap_or_default()),
+            late_by = %crate::human::span(late_by),
             "digest tick is older than digest.max_delay: recorded as skipped, not sent"
         ),
         Prepared::Empty { tick } => {

@@ -3,8 +3,10 @@
 pub mod answers;
 pub mod build;
 pub mod check;
+pub mod completions;
 pub mod digest;
 pub mod dkim;
+pub mod man;
 pub mod once;
 pub mod subscribers;
 
@@ -103,4 +105,19 @@ pub fn print_problems(problems: &[Problem], to_stderr: bool) {
 
 pub fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)
+}
+
+/// Writes generated text (a completion script, a man page) to standard
+/// output; a reader that stops early (`| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            exit(EXIT_FATAL)
+        }
+    }
 }

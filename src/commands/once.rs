@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
 
+use crate::cli::Now;
 use crate::config::DEFAULT_PATH;
 use crate::digest;
 use crate::feeds;
@@ -21,11 +22,12 @@ use super::{EXIT_FATAL, EXIT_LOCKED, EXIT_PROBLEMS, Site, checked_config, exit, 
 const FINGERPRINT: &str = "build.fingerprint";
 const NEXT_CHANGE: &str = "build.next_change";
 
-pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: DateTime<FixedOffset>) -> ExitCode {
+pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: Now) -> ExitCode {
     let config = match checked_config(config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let now = now.at(config.timezone);
     let lock = crate::lock::run_lock_path(&config.settings.paths.state);
     let held = match crate::lock::try_acquire(&lock) {
         Ok(Ok(held)) => held,

@@ -7,23 +7,20 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::cli::SubscribersCommand;
+use crate::cli::{Now, SubscribersCommand};
 use crate::diag::plural;
 use crate::state::{AddOutcome, State, StateError, Status, Subscriber};
 
 use super::{EXIT_FATAL, EXIT_PROBLEMS, exit, load_config, print_problems};
 
-pub fn run(
-    config_path: Option<&Path>,
-    command: SubscribersCommand,
-    now: DateTime<FixedOffset>,
-) -> ExitCode {
+pub fn run(config_path: Option<&Path>, command: SubscribersCommand, now: Now) -> ExitCode {
     let loaded = load_config(config_path);
     print_problems(&loaded.problems, true);
     if loaded.has_errors() {
         eprintln!("error: the config has errors; nothing was done");
         return exit(EXIT_FATAL);
     }
+    let now = now.at(loaded.config.timezone);
     let state = match State::open(&loaded.config.settings.paths.state) {
         Ok(s) => s.with_smtputf8(loaded.config.settings.mail.smtputf8),
         Err(e) => {

@@ -1,12 +1,13 @@
-//! Best author answers: author resolution over the whole corpus, the ranking
-//! of the shipped example, and `bookweek answers` as a user sees it.
+//! Best author answers: author resolution over real books (the sample in
+//! tests/fixtures/corpus, and the whole corpus in `.ci/run`), the ranking of
+//! the shipped example, and `bookweek answers` as a user sees it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{Site, copy_dir, corpus, repo};
+use crate::support::{Site, copy_dir, corpus_sample, repo, whole_corpus};
 
-/// Per corpus book: each author (slug or plain name) and the chat names that
+/// Per corpus book (the whole corpus; the sample is a subset): each author (slug or plain name) and the chat names that
 /// must resolve to them; an empty list means the author truly never replies.
 /// `(alias)` marks names that only match through an alias added below.
 type AuthorRow = (&'static str, &'static [&'static str]);
@@ -276,11 +277,11 @@ const EXPECTED: &[(&str, &[AuthorRow])] = &[
     ),
 ];
 
-/// A copy of the corpus with the aliases an editor adds after reading
+/// A copy of `corpus` with the aliases an editor adds after reading
 /// `check`'s hints: two in people files, one in a book.
-fn corpus_with_aliases() -> tempfile::TempDir {
+fn with_aliases(corpus: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&corpus(), dir.path());
+    copy_dir(corpus, dir.path());
     let add_alias = |file: &str, alias: &str| {
         let p = dir.path().join("people").join(file);
         let text = std::fs::read_to_string(&p).unwrap().replacen(
@@ -304,11 +305,13 @@ fn corpus_with_aliases() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn author_resolution_over_the_whole_corpus_matches_the_table() {
-    let dir = corpus_with_aliases();
+/// Every book of `corpus` (with the aliases added) resolves its authors to
+/// exactly the chat names of the `EXPECTED` table; `books` is how many books
+/// there are, so a table row cannot be skipped unnoticed.
+fn author_resolution_matches_the_table(corpus: &Path, books: usize) {
+    let dir = with_aliases(corpus);
     let loaded = bookweek::content::load(dir.path(), chrono_tz::Europe::Berlin).unwrap();
-    assert_eq!(loaded.catalog.books.len(), EXPECTED.len());
+    assert_eq!(loaded.catalog.books.len(), books);
     let expected: BTreeMap<&str, _> = EXPECTED.iter().copied().collect();
     for book in &loaded.catalog.books {
         let resolver = bookweek::answers::Resolver::new(book, &loaded.catalog.people);
@@ -340,8 +343,20 @@ fn author_resolution_over_the_whole_corpus_matches_the_table() {
 }
 
 #[test]
-fn check_hints_at_the_missing_aliases_and_is_quiet_once_they_are_added() {
-    let run = Site::reading(&corpus(), "").run(&["check"]);
+fn author_resolution_over_the_corpus_sample_matches_the_table() {
+    author_resolution_matches_the_table(&corpus_sample(), 19);
+}
+
+#[test]
+#[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
+fn author_resolution_over_the_whole_corpus_matches_the_table() {
+    author_resolution_matches_the_table(&whole_corpus(), EXPECTED.len());
+}
+
+/// `check` suggests the three aliases with the counts of messages, and is
+/// quiet about aliases once they are added (the list link stays).
+fn check_hints_at_the_missing_aliases(corpus: &Path) {
+    let run = Site::reading(corpus, "").run(&["check"]);
     for (file, author, alias, n) in [
         (
             "20210208-ml-design-patterns.md",
@@ -364,11 +379,11 @@ fn check_hints_at_the_missing_aliases_and_is_quiet_once_they_are_added() {
     ] {
         let line = format!(
             "{}:8:1: warning: author `{author}` never appears in the archive, but `{alias}` wrote {n} messages there: did you mean to add alias '{alias}' for {author}?",
-            corpus().join("books").join(file).display()
+            corpus.join("books").join(file).display()
         );
         assert!(run.stdout.contains(&line), "missing {line}\n{}", run.stdout);
     }
-    let dir = corpus_with_aliases();
+    let dir = with_aliases(corpus);
     let run = Site::reading(dir.path(), "").run(&["check"]);
     assert!(!run.stdout.contains("never appears"), "{}", run.stdout);
     assert!(
@@ -376,6 +391,17 @@ fn check_hints_at_the_missing_aliases_and_is_quiet_once_they_are_added() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn check_hints_at_the_missing_aliases_and_is_quiet_once_they_are_added() {
+    check_hints_at_the_missing_aliases(&corpus_sample());
+}
+
+#[test]
+#[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
+fn whole_corpus_check_hints_at_the_missing_aliases() {
+    check_hints_at_the_missing_aliases(&whole_corpus());
 }
 
 /// Threads of the shipped example that are substantive answers (by number).

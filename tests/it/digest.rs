@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
-use crate::support::{Run, Site, SmtpServer, corpus, repo};
+use crate::support::{Run, Site, SmtpServer, corpus_sample, repo};
 
 /// A minute after Monday 09:00 in Berlin, the first digest tick after the
 /// shipped example's week closed.
@@ -330,10 +330,10 @@ fn killed_sends_resume_without_losing_mail_and_repeat_at_most_one_per_kill() {
 }
 
 #[test]
-fn first_digest_on_the_whole_corpus_holds_only_the_lookback() {
+fn first_digest_on_real_books_holds_only_the_lookback() {
     let server = SmtpServer::start(&[]);
     let site = Site::reading(
-        &corpus(),
+        &corpus_sample(),
         &format!("mail:\n  url: {}\n  retry_delay: 20ms\n", server.url()),
     );
     add(&site, &["ann@example.net"]);

@@ -4,6 +4,7 @@
 mod answers;
 mod build;
 mod check;
+mod cli;
 mod concurrency;
 mod config;
 mod daemon;

@@ -7,9 +7,26 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The real corpus shipped beside the project (`../shared/corpus`).
-pub fn corpus() -> PathBuf {
-    repo().join("../shared/corpus")
+/// Real books and people copied into the repository: the few that carry the
+/// quirks the tests check (tests/fixtures/corpus/README.md).
+pub fn corpus_sample() -> PathBuf {
+    fixture("corpus")
+}
+
+/// The whole real corpus, named by `BOOKWEEK_CORPUS` (`.ci/run` sets it to
+/// `../shared/corpus`). Only the `#[ignore]`d `whole_corpus` tests read it,
+/// so `cargo test` on a fresh clone never needs it; run on purpose, they fail
+/// loudly rather than skip when it is missing.
+pub fn whole_corpus() -> PathBuf {
+    let dir = std::env::var_os("BOOKWEEK_CORPUS").map(PathBuf::from).expect(
+        "set BOOKWEEK_CORPUS to the corpus folder (e.g. ../shared/corpus) to run the whole_corpus tests",
+    );
+    // Absolute: the binary runs in a temporary folder.
+    std::fs::canonicalize(dir.join("books"))
+        .unwrap_or_else(|e| panic!("BOOKWEEK_CORPUS={}: no books/ there: {e}", dir.display()))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
