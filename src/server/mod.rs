@@ -21,6 +21,11 @@
 //!   confirmation mail is sent in the background so the response time does
 //!   not tell either. [`AppState::finish_sends`] waits for mails in flight
 //!   (call it on shutdown).
+//! - A GET never changes a subscription: mail security scanners fetch every
+//!   link in a message. `/confirm/{token}` and `/unsubscribe/{token}` show a
+//!   page with a button, a plain form (no script) that POSTs to the same
+//!   URL; only the POST acts. The RFC 8058 one-click POST of a mail client
+//!   unsubscribes without a page.
 //! - Confirmation links only activate *pending* subscribers. Someone who
 //!   unsubscribed (or bounced) becomes pending again when they use the form,
 //!   which sends them a fresh link; an old confirmation link found in a

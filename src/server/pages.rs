@@ -130,14 +130,15 @@ const HOME_HTML: &str = r#"{% extends "base.html" %}
 "#;
 
 /// Every other page: a heading, paragraphs, and optionally the subscribe
-/// form or the unsubscribe button.
+/// form or a button (confirm, unsubscribe) that posts back to the page's own
+/// URL: a plain form, so it works without scripts in any browser.
 const MESSAGE_HTML: &str = r#"{% extends "base.html" %}
 {% block title %}{{ heading }} · {{ site.title }}{% endblock %}
 {% block body %}<main>
 <h1>{{ heading }}</h1>
 {% for p in paragraphs %}<p>{{ p }}</p>
-{% endfor %}{% if unsubscribe_button %}<form method="post">
-<button type="submit">Unsubscribe</button>
+{% endfor %}{% if button %}<form method="post">
+<button type="submit">{{ button }}</button>
 </form>
 {% endif %}{% if subscribe_form %}{% include "subscribe_form.html" %}{% endif %}<p><a href="{{ site.home }}">{{ site.title }}</a></p>
 </main>

@@ -48,7 +48,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             get(|s: Shared<Arc<AppState>>| feed(s, feeds::JSON_FILE)),
         )
         .route("/subscribe", post(subscribe))
-        .route("/confirm/{token}", get(confirm))
+        .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
@@ -243,7 +243,7 @@ async fn subscribe(
             heading => "Check your inbox",
             paragraphs => [
                 "If the address can receive the weekly email, a message with a confirmation link is on its way.",
-                "Follow the link to start receiving the digest. Nothing is sent until you do.",
+                "Follow the link and press the button on that page to start receiving the digest. Nothing is sent until you do.",
             ],
         },
     )
@@ -258,6 +258,36 @@ enum Confirmed {
     Unknown,
 }
 
+/// `GET` only shows a button: mail security scanners fetch every link in a
+/// message, so following the link must not subscribe anyone. The button
+/// posts to the same URL, which confirms.
+async fn confirm_page(Shared(app): Shared<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    // Forged and altered tokens never reach the database.
+    let Some(id) = app.signer.verify(&token, Purpose::Confirm) else {
+        return not_found(Shared(app)).await;
+    };
+    match with_state(&app, move |state| state.subscriber(id)).await {
+        Err(e) => e.into_response(),
+        Ok(None) => not_found(Shared(app)).await,
+        Ok(Some(s)) => match s.status {
+            Status::Pending => page(
+                &app,
+                StatusCode::OK,
+                PRIVATE,
+                "message.html",
+                context! {
+                    heading => "Confirm your subscription",
+                    paragraphs => [format!("Press the button to get the weekly email at {}.", s.email)],
+                    button => "Confirm",
+                },
+            ),
+            Status::Active => subscribed_page(&app),
+            Status::Unsubscribed | Status::Bounced => stale_page(&app),
+        },
+    }
+}
+
+/// The button's POST: a pending subscriber becomes active.
 async fn confirm(Shared(app): Shared<Arc<AppState>>, Path(token): Path<String>) -> Response {
     // Forged and altered tokens never reach the database.
     let Some(id) = app.signer.verify(&token, Purpose::Confirm) else {
@@ -279,28 +309,37 @@ async fn confirm(Shared(app): Shared<Arc<AppState>>, Path(token): Path<String>) 
     match result {
         Err(e) => e.into_response(),
         Ok(Confirmed::Unknown) => not_found(Shared(app)).await,
-        Ok(Confirmed::Subscribed) => page(
-            &app,
-            StatusCode::OK,
-            PRIVATE,
-            "message.html",
-            context! {
-                heading => "You are subscribed",
-                paragraphs => ["The weekly email will come to this address. Every message has a link to unsubscribe."],
-            },
-        ),
-        Ok(Confirmed::Stale) => page(
-            &app,
-            StatusCode::GONE,
-            PRIVATE,
-            "message.html",
-            context! {
-                heading => "This link has expired",
-                paragraphs => ["To subscribe again, enter your address below; you will get a new confirmation link."],
-                subscribe_form => true,
-            },
-        ),
+        Ok(Confirmed::Subscribed) => subscribed_page(&app),
+        Ok(Confirmed::Stale) => stale_page(&app),
     }
+}
+
+fn subscribed_page(app: &AppState) -> Response {
+    page(
+        app,
+        StatusCode::OK,
+        PRIVATE,
+        "message.html",
+        context! {
+            heading => "You are subscribed",
+            paragraphs => ["The weekly email will come to this address. Every message has a link to unsubscribe."],
+        },
+    )
+}
+
+/// The subscriber left or bounced since the link was sent.
+fn stale_page(app: &AppState) -> Response {
+    page(
+        app,
+        StatusCode::GONE,
+        PRIVATE,
+        "message.html",
+        context! {
+            heading => "This link has expired",
+            paragraphs => ["To subscribe again, enter your address below; you will get a new confirmation link."],
+            subscribe_form => true,
+        },
+    )
 }
 
 /// `GET` only shows the button: mail scanners follow links, and a person
@@ -333,7 +372,7 @@ async fn unsubscribe_page(
             context! {
                 heading => "Unsubscribe from the weekly email?",
                 paragraphs => [format!("{} will receive no more digests.", s.email)],
-                unsubscribe_button => true,
+                button => "Unsubscribe",
             },
         ),
     }
@@ -906,7 +945,7 @@ mod tests {
         let sent = h.sent().await;
         assert_eq!(sent.len(), 1);
         let token = sent[0].1.rsplit('/').next().unwrap().to_string();
-        let r = h.get(&format!("/confirm/{token}"), &[]).await;
+        let r = h.post_form(&format!("/confirm/{token}"), "").await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
             h.by_email("back@example.org").unwrap().status,
@@ -1022,18 +1061,51 @@ mod tests {
     // ------------------------------------------------------------ confirm
 
     #[tokio::test]
-    async fn a_confirmation_link_activates_a_pending_subscriber() {
+    async fn following_a_confirmation_link_shows_a_button_and_changes_nothing() {
         let h = harness();
         let s = h.add("p@example.org", Status::Pending);
         let token = h.app.signer.token(s.id, Purpose::Confirm);
-        let r = h.get(&format!("/confirm/{token}"), &[]).await;
+        // What a mail scanner does: GET (and HEAD) the link, maybe twice.
+        for method in [Method::GET, Method::HEAD, Method::GET] {
+            let r = h
+                .send(request(
+                    method.clone(),
+                    &format!("/confirm/{token}"),
+                    &[],
+                    "",
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{method}");
+            assert_eq!(r.header("cache-control"), "no-store");
+            assert_eq!(r.header("referrer-policy"), "no-referrer");
+        }
+        let html = h.get(&format!("/confirm/{token}"), &[]).await.text();
+        // A plain form posting back to the same URL: no script needed.
+        assert!(html.contains("<form method=\"post\">"), "{html}");
+        assert!(html.contains("<button type=\"submit\">Confirm</button>"));
+        assert!(html.contains("p@example.org"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("You are subscribed"));
+        assert_eq!(h.state().list_subscribers(None).unwrap(), [s]);
+    }
+
+    #[tokio::test]
+    async fn posting_the_confirmation_button_activates_a_pending_subscriber() {
+        let h = harness();
+        let s = h.add("p@example.org", Status::Pending);
+        let token = h.app.signer.token(s.id, Purpose::Confirm);
+        let r = h.post_form(&format!("/confirm/{token}"), "").await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("referrer-policy"), "no-referrer");
         assert!(r.text().contains("You are subscribed"));
         assert_eq!(h.by_email("p@example.org").unwrap().status, Status::Active);
-        // Following it again is harmless.
+        // Pressing it again is harmless, and the link now says it is done.
+        let r = h.post_form(&format!("/confirm/{token}"), "").await;
+        assert_eq!(r.status, StatusCode::OK);
         let r = h.get(&format!("/confirm/{token}"), &[]).await;
         assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text().contains("You are subscribed"));
+        assert!(!r.text().contains("<button"));
     }
 
     #[tokio::test]
@@ -1055,6 +1127,8 @@ mod tests {
             &"garbage".to_string(),
         ] {
             let r = h.get(&format!("/confirm/{token}"), &[]).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{token}");
+            let r = h.post_form(&format!("/confirm/{token}"), "").await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{token}");
         }
         let unknown_unsub = h.app.signer.token(999, Purpose::Unsubscribe);
@@ -1078,6 +1152,9 @@ mod tests {
         let r = h.get(&format!("/confirm/{token}"), &[]).await;
         assert_eq!(r.status, StatusCode::GONE);
         assert!(r.text().contains("action=\"/club/subscribe\""));
+        assert!(!r.text().contains("<button type=\"submit\">Confirm"));
+        let r = h.post_form(&format!("/confirm/{token}"), "").await;
+        assert_eq!(r.status, StatusCode::GONE);
         assert_eq!(
             h.by_email("left@example.org").unwrap().status,
             Status::Unsubscribed
