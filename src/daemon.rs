@@ -198,6 +198,7 @@ fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Publi
     let feeds = FeedFile::from_rendered(&rendered, &items);
     let (current, upcoming) = cards(catalog, &live.config, now);
     let published = Published {
+        config: Arc::new(live.config.clone()),
         feeds,
         built_at: now,
         books: catalog.books.len(),
@@ -357,7 +358,10 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     };
     live.load_content();
 
-    let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(clock())));
+    let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(
+        Arc::new(live.config.clone()),
+        clock(),
+    )));
     publish(&live, clock(), &published_tx);
 
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
@@ -428,7 +432,6 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
     let transport = Arc::new(Transport::from_url(&live.config.mail_url)?);
     let app = Arc::new(AppState::new(
         published_rx,
-        Arc::new(live.config.clone()),
         live.config.settings.paths.state.clone(),
         live.signer.clone(),
         confirmation_sender(&live, transport, clock.clone()),
@@ -543,16 +546,16 @@ fn confirmation_sender(
     transport: Arc<Transport>,
     clock: Clock,
 ) -> server::SendConfirmation {
-    let config = live.config.clone();
     let templates = live.mail_templates.clone();
-    Arc::new(move |subscriber: &Subscriber, url: &str| {
+    // The config comes from the server: the one last reloaded.
+    Arc::new(move |config: &Config, subscriber: &Subscriber, url: &str| {
         // The templates as last reloaded: an edited confirm.*.j2 applies
         // without a restart.
         let templates = templates
             .read()
             .map_err(|_| "the templates lock is poisoned".to_string())?
             .clone();
-        let message = mail::confirmation(&config, &templates, &subscriber.email, url, clock())?;
+        let message = mail::confirmation(config, &templates, &subscriber.email, url, clock())?;
         transport.send(&message).map_err(|e| format!("{e:?}"))
     })
 }

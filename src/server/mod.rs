@@ -74,6 +74,9 @@ pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
 /// What the server shows; the daemon swaps it atomically after each rebuild.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The config as last reloaded: pages, links and confirmation mails
+    /// follow a reload together with the feeds built from it.
+    pub config: Arc<Config>,
     /// `feed.xml`, `atom.xml`, `feed.json`; see [`FeedFile::from_rendered`].
     pub feeds: Vec<FeedFile>,
     /// When the daemon last rebuilt.
@@ -88,8 +91,9 @@ pub struct Published {
 
 impl Published {
     /// Nothing built yet: the feeds answer 503 until the first build.
-    pub fn empty(built_at: DateTime<FixedOffset>) -> Self {
+    pub fn empty(config: Arc<Config>, built_at: DateTime<FixedOffset>) -> Self {
         Self {
+            config,
             feeds: Vec::new(),
             built_at,
             books: 0,
@@ -185,10 +189,12 @@ pub struct BookCard {
     pub url: String,
 }
 
-/// Sends one confirmation email to a subscriber with the given confirm URL;
+/// Sends one confirmation email to a subscriber with the given confirm URL,
+/// rendered with the given (last reloaded) config;
 /// the daemon passes a closure that renders and sends it with the digest's
 /// transport. It blocks, so it is run with `spawn_blocking`.
-pub type SendConfirmation = Arc<dyn Fn(&Subscriber, &str) -> Result<(), String> + Send + Sync>;
+pub type SendConfirmation =
+    Arc<dyn Fn(&Config, &Subscriber, &str) -> Result<(), String> + Send + Sync>;
 
 /// The time: the daemon passes the real clock, tests a fixed one.
 pub type Clock = Arc<dyn Fn() -> DateTime<FixedOffset> + Send + Sync>;
@@ -196,9 +202,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<FixedOffset> + Send + Sync>;
 /// Everything the routes share. Build it with [`AppState::new`].
 pub struct AppState {
     /// The daemon keeps the `watch::Sender` and calls `send_replace` after
-    /// each rebuild.
+    /// each rebuild; it carries the config too (see [`AppState::config`]).
     pub published: watch::Receiver<Arc<Published>>,
-    pub config: Arc<Config>,
     /// The SQLite ledger; opened per request (see the module docs).
     pub state_path: PathBuf,
     pub signer: Signer,
@@ -218,7 +223,6 @@ impl AppState {
     /// minutes, 3 confirmation mails per address per day.
     pub fn new(
         published: watch::Receiver<Arc<Published>>,
-        config: Arc<Config>,
         state_path: PathBuf,
         signer: Signer,
         send_confirmation: SendConfirmation,
@@ -226,7 +230,6 @@ impl AppState {
     ) -> Self {
         Self {
             published,
-            config,
             state_path,
             signer,
             send_confirmation,
@@ -266,10 +269,17 @@ impl AppState {
         self.published.borrow().clone()
     }
 
+    /// The config as last reloaded by the daemon: a page shows the current
+    /// `site.title`, not the one the daemon started with.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.published().config)
+    }
+
     /// Starts sending a confirmation mail in the background.
     pub(super) fn send_confirmation_later(&self, subscriber: Subscriber) {
+        let config = self.config();
         let token = self.signer.token(subscriber.id, Purpose::Confirm);
-        let url = absolute(&self.config, &format!("confirm/{token}"));
+        let url = absolute(&config, &format!("confirm/{token}"));
         let send = Arc::clone(&self.send_confirmation);
         let mut sends = lock(&self.sends);
         // Reap finished tasks so the set does not grow for ever.
@@ -278,7 +288,7 @@ impl AppState {
                 tracing::error!("a confirmation mail task failed: {e}");
             }
         }
-        sends.spawn_blocking(move || match send(&subscriber, &url) {
+        sends.spawn_blocking(move || match send(&config, &subscriber, &url) {
             Ok(()) => tracing::info!(subscriber = subscriber.id, "confirmation mail sent"),
             // The id, not the address: logs should not collect addresses.
             Err(e) => tracing::warn!(

@@ -190,7 +190,7 @@ pub(super) fn page(
     name: &str,
     ctx: minijinja::Value,
 ) -> Response {
-    match render(&app.config, name, ctx) {
+    match render(&app.config(), name, ctx) {
         Ok(body) => html_response(status, cache, body),
         Err(e) => e.into_response(),
     }

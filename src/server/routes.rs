@@ -105,7 +105,7 @@ async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str) -> Respons
         HeaderValue::from_static(FEED_CACHE_CONTROL),
     );
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    let self_url = absolute(&app.config, name);
+    let self_url = absolute(&published.config, name);
     if let Ok(v) = HeaderValue::from_str(&format!("<{self_url}>; rel=\"self\"")) {
         headers.insert(header::LINK, v);
     }
@@ -504,7 +504,7 @@ mod tests {
         router: Router,
         sent: Sent,
         now: Arc<Mutex<DateTime<FixedOffset>>>,
-        _published: watch::Sender<Arc<Published>>,
+        publish: watch::Sender<Arc<Published>>,
     }
 
     fn config() -> Config {
@@ -515,6 +515,7 @@ mod tests {
     fn published() -> Published {
         let newest = Some(at(NEWEST));
         Published {
+            config: Arc::new(config()),
             feeds: vec![
                 FeedFile::new(feeds::RSS_FILE, RSS_TYPE, RSS_BODY, newest),
                 FeedFile::new(
@@ -551,7 +552,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sent: Sent = Arc::default();
         let recorder = Arc::clone(&sent);
-        let send: SendConfirmation = Arc::new(move |s: &Subscriber, url: &str| {
+        let send: SendConfirmation = Arc::new(move |_: &Config, s: &Subscriber, url: &str| {
             recorder.lock().unwrap().push((s.clone(), url.to_string()));
             Ok(())
         });
@@ -561,7 +562,6 @@ mod tests {
         let (tx, rx) = watch::channel(Arc::new(published));
         let app = Arc::new(AppState::new(
             rx,
-            Arc::new(config()),
             dir.path().join("state/bookweek.db"),
             Signer::new(b"a test key that is long enough!!"),
             send,
@@ -573,7 +573,7 @@ mod tests {
             app,
             sent,
             now,
-            _published: tx,
+            publish: tx,
         }
     }
 
@@ -825,7 +825,7 @@ mod tests {
 
     #[tokio::test]
     async fn feeds_answer_503_before_the_first_build() {
-        let h = harness_with(Published::empty(at(NEWEST)));
+        let h = harness_with(Published::empty(Arc::new(config()), at(NEWEST)));
         let r = h.get("/feed.xml", &[]).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.header("retry-after"), "60");
@@ -872,6 +872,24 @@ mod tests {
         assert!(html.contains("<h3>Reliable Machine Learning</h3>"));
         assert!(!html.contains("href=\"\""));
         assert!(!html.contains("<p>by </p>"));
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_config_of_the_last_publish() {
+        let h = harness();
+        assert!(h.get("/", &[]).await.text().contains("<h1>Test Books</h1>"));
+        let yaml = "site:\n  title: Renamed Club\n  base_url: https://books.example.org/club/\n";
+        let renamed = crate::config::parse(std::path::Path::new("bookweek.yaml"), yaml).config;
+        h.publish.send_replace(Arc::new(Published {
+            config: Arc::new(renamed),
+            ..published()
+        }));
+        let html = h.get("/", &[]).await.text();
+        assert!(html.contains("<title>Renamed Club</title>"), "{html}");
+        assert!(html.contains("<h1>Renamed Club</h1>"));
+        assert!(!html.contains("Test Books"));
+        let html = h.get("/no-such-page", &[]).await.text();
+        assert!(html.contains("Page not found · Renamed Club"), "{html}");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ mod daemon;
 mod digest;
 mod once;
 mod security;
+mod server;
 mod snapshots;
 mod subscribers;
 mod support;
