@@ -7,7 +7,6 @@
 //! reload, a rebuild and a digest never race; the server reads the last
 //! published feeds through a watch channel.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -437,7 +436,8 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
         confirmation_sender(&live, transport, clock.clone()),
         clock.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(&live.config.settings.server.listen).await?;
+    let limits = server::listen::Limits::for_process(&live.config);
+    let listener = server::listen::bind(&live.config.settings.server.listen)?;
     let addr = listener.local_addr()?;
     // Tests and operators read the actual address (the port may be 0).
     println!("bookweek: listening on http://{addr}");
@@ -447,12 +447,10 @@ async fn main(config_path: Option<PathBuf>, clock: Clock) -> anyhow::Result<Exit
         let mut shutdown_rx = shutdown_rx.clone();
         let app = app.clone();
         async move {
-            let router = server::router(app).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|s| *s).await;
-                })
-                .await
+            server::listen::serve(listener, server::router(app), limits, async move {
+                let _ = shutdown_rx.wait_for(|s| *s).await;
+            })
+            .await
         }
     });
 

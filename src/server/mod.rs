@@ -2,8 +2,9 @@
 //! conditional requests and gzip), a small home page with a subscribe form,
 //! the double opt-in (subscribe → confirmation mail → `/confirm/{token}`),
 //! unsubscribing (a page with a button, and RFC 8058 one-click), and a health
-//! check. The daemon owns the listener, the scheduler and shutdown; it hands
-//! this module an [`AppState`] and serves [`router`].
+//! check. The daemon binds the listener and owns the scheduler and shutdown;
+//! it hands this module an [`AppState`] and serves [`router`] with
+//! [`listen::serve`].
 //!
 //! Decisions worth knowing before changing anything here:
 //!
@@ -37,7 +38,8 @@
 //! One file per concern: [`routes`] (the handlers and the router),
 //! [`pages`] (the HTML pages, rendered from built-in templates),
 //! [`limits`] (request rate and size limits), [`conditional`] (ETag,
-//! Last-Modified, 304).
+//! Last-Modified, 304), [`listen`] (connections: accept, timeouts, the
+//! connection cap, eviction, graceful shutdown).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -58,6 +60,7 @@ use crate::token::{Purpose, Signer};
 
 mod conditional;
 mod limits;
+pub mod listen;
 mod pages;
 mod routes;
 
