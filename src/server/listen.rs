@@ -22,8 +22,11 @@
 //!   At the cap a new connection is still accepted, and the oldest connection
 //!   with no request in flight (still waiting for its head, or idle between
 //!   requests) is closed to make room: a flood of slow clients churns through
-//!   itself while a new honest client gets its answer. When every connection
-//!   has a request in flight, accepting waits until one finishes.
+//!   itself while a new honest client gets its answer. A connection is only
+//!   a candidate once hyper has had to wait for it to send something: an
+//!   honest client's request, already in the socket when it is accepted, is
+//!   read before the connection can be chosen. When no connection is a
+//!   candidate, accepting waits until one is (or one closes).
 //! - **Accept errors.** Out of file descriptors (`EMFILE`, `ENFILE`) or of
 //!   memory, the loop closes the oldest idle connection and backs off briefly
 //!   instead of spinning; errors about a single connection (reset before it
@@ -353,6 +356,11 @@ struct Conn {
     close: Notify,
     /// Chosen for eviction.
     evicted: AtomicBool,
+    /// hyper has waited for bytes from the client at least once. Until then
+    /// a connection is not evicted: under a flood of new connections its
+    /// task may not have run yet, and an honest client's request may be
+    /// sitting unread in the socket.
+    waited: AtomicBool,
 }
 
 impl Conn {
@@ -361,7 +369,9 @@ impl Conn {
     }
 
     fn is_evictable(&self) -> bool {
-        self.is_idle() && !self.evicted.load(Ordering::Acquire)
+        self.is_idle()
+            && self.waited.load(Ordering::Acquire)
+            && !self.evicted.load(Ordering::Acquire)
     }
 
     fn busy_for(&self, now: Instant) -> Option<Duration> {
@@ -513,8 +523,8 @@ impl HttpBody for Tracking {
     }
 }
 
-/// The socket, noting whether the client is keeping up with what hyper
-/// writes.
+/// The socket, noting whether hyper had to wait for the client, and
+/// whether the client is keeping up with what hyper writes.
 struct Tracked {
     stream: TcpStream,
     conn: Arc<Conn>,
@@ -535,7 +545,14 @@ impl AsyncRead for Tracked {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if poll.is_pending() && !self.conn.waited.swap(true, Ordering::AcqRel) {
+            // It may be evicted now: tell an accept loop waiting for room.
+            if let Some(registry) = self.conn.registry.upgrade() {
+                registry.changed.notify_one();
+            }
+        }
+        poll
     }
 }
 
@@ -593,26 +610,34 @@ mod tests {
         let busy = registry.add();
         let writing = registry.add();
         let newest = registry.add();
+        let unread = registry.add();
+        for c in [&oldest, &busy, &writing, &newest] {
+            c.conn.waited.store(true, Ordering::Release);
+        }
         let _request = busy.conn.begin();
         writing.conn.write_blocked.store(true, Ordering::Release);
         // The oldest goes first; it counts until its task lets go of it.
         assert!(registry.evict_oldest_idle());
-        assert_eq!((registry.len(), registry.closing()), (4, 1));
+        assert_eq!((registry.len(), registry.closing()), (5, 1));
         tokio::time::timeout(Duration::from_secs(1), oldest.conn.close.notified())
             .await
             .unwrap();
         drop(oldest);
-        assert_eq!((registry.len(), registry.closing()), (3, 0));
-        // …then, skipping the one with a request in flight and the one
-        // still writing, the newest.
+        assert_eq!((registry.len(), registry.closing()), (4, 0));
+        // …then, skipping the one with a request in flight, the one still
+        // writing and the one not read from yet, the newest.
         assert!(registry.evict_oldest_idle());
         tokio::time::timeout(Duration::from_secs(1), newest.conn.close.notified())
             .await
             .unwrap();
         assert!(!registry.evict_oldest_idle());
         assert!(!registry.has_idle());
-        assert_eq!((registry.len(), registry.closing()), (3, 1));
+        assert_eq!((registry.len(), registry.closing()), (4, 1));
         drop(newest);
+        unread.conn.waited.store(true, Ordering::Release);
+        assert!(registry.has_idle());
+        drop(unread);
+        assert!(!registry.has_idle());
         drop(_request);
         assert!(registry.has_idle());
         drop((busy, writing));
