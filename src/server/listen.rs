@@ -174,8 +174,9 @@ pub async fn serve(
     loop {
         // At the cap, accept nothing while an evicted connection has not
         // yet let go of its descriptor (so a burst of clients cannot
-        // outrun the closing), nor while every connection is busy; new
-        // clients wait in the listen queue meanwhile.
+        // outrun the closing), nor while no connection may be evicted (all
+        // busy, or not read from yet); new clients wait in the listen
+        // queue meanwhile.
         if registry.len() >= limits.max_connections
             && (registry.closing() > 0 || !registry.has_idle())
         {
