@@ -37,12 +37,23 @@ pub struct Settings {
 pub struct Server {
     /// Where `bookweek run` listens for HTTP (feeds, subscribe, unsubscribe).
     pub listen: String,
+    /// Open connections served at once; 0: as many as the open-file limit
+    /// allows, less a reserve for the database, mail and content files.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this long of
+    /// connecting or of the end of its previous response.
+    pub header_timeout: String,
+    /// A request must be read and answered within this long.
+    pub request_timeout: String,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            max_connections: 0,
+            header_timeout: "10s".into(),
+            request_timeout: "60s".into(),
         }
     }
 }
@@ -203,6 +214,9 @@ pub struct Config {
     pub lookback: chrono::Duration,
     pub max_delay: chrono::Duration,
     pub retry_delay: std::time::Duration,
+    /// `server.header_timeout` and `server.request_timeout`, never zero.
+    pub header_timeout: std::time::Duration,
+    pub request_timeout: std::time::Duration,
     /// `mail.url`, or BOOKWEEK_MAIL_URL when set (credentials belong there).
     pub mail_url: String,
     pub from: lettre::message::Mailbox,
@@ -658,6 +672,43 @@ fn validate(
         &mut settings.mail.retry_delay,
         &defaults.mail.retry_delay,
     );
+    let mut header_timeout = duration(
+        "server",
+        "header_timeout",
+        &mut settings.server.header_timeout,
+        &defaults.server.header_timeout,
+    );
+    let mut request_timeout = duration(
+        "server",
+        "request_timeout",
+        &mut settings.server.request_timeout,
+        &defaults.server.request_timeout,
+    );
+    // Zero would close every connection before its first request.
+    for (key, value, setting, default) in [
+        (
+            "header_timeout",
+            &mut header_timeout,
+            &mut settings.server.header_timeout,
+            &defaults.server.header_timeout,
+        ),
+        (
+            "request_timeout",
+            &mut request_timeout,
+            &mut settings.server.request_timeout,
+            &defaults.server.request_timeout,
+        ),
+    ] {
+        if value.is_zero() {
+            problems.push(Problem::error(
+                path,
+                pos("server", key),
+                format!("`server.{key}` must be longer than 0"),
+            ));
+            setting.clone_from(default);
+            *value = humantime::parse_duration(default).unwrap_or_default();
+        }
+    }
 
     let from = match settings.mail.from.parse::<lettre::message::Mailbox>() {
         Ok(m) => m,
@@ -763,6 +814,8 @@ fn validate(
         lookback,
         max_delay,
         retry_delay,
+        header_timeout,
+        request_timeout,
         mail_url,
         from,
         secret,
@@ -1035,6 +1088,24 @@ mod tests {
         let l = p("site:\n  title: [unclosed\n");
         assert!(l.has_errors());
         assert!(l.problems[0].to_string().starts_with("bookweek.yaml:"));
+    }
+
+    #[test]
+    fn server_timeouts_are_durations_longer_than_zero() {
+        let l = p("");
+        assert_eq!(l.config.header_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(l.config.request_timeout, std::time::Duration::from_secs(60));
+        let l = p("server:\n  header_timeout: 0s\n  request_timeout: soon\n");
+        let msgs: Vec<String> = l.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "bookweek.yaml:3:3: error: `server.request_timeout` is not a duration like `24h` or `14days`: `soon`: expected number at 0",
+                "bookweek.yaml:2:3: error: `server.header_timeout` must be longer than 0",
+            ]
+        );
+        assert_eq!(l.config.header_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(l.config.request_timeout, std::time::Duration::from_secs(60));
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! reload, a rebuild and a digest never race; the server reads the last
 //! published feeds through a watch channel.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -222,6 +221,7 @@ fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Publi
     let feeds = FeedFile::from_rendered(&rendered, &items);
     let (current, upcoming) = cards(catalog, &live.config, now);
     let published = Published {
+        config: Arc::new(live.config.clone()),
         feeds,
         built_at: now,
         books: catalog.books.len(),
@@ -381,7 +381,10 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
     };
     live.load_content();
 
-    let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(clock())));
+    let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(
+        Arc::new(live.config.clone()),
+        clock(),
+    )));
     publish(&live, clock(), &published_tx);
 
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
@@ -451,13 +454,13 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
     let transport = Arc::new(Transport::from_url(&live.config.mail_url)?);
     let app = Arc::new(AppState::new(
         published_rx,
-        Arc::new(live.config.clone()),
         live.config.settings.paths.state.clone(),
         live.signer.clone(),
         confirmation_sender(&live, transport, clock.clone()),
         clock.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(&live.config.settings.server.listen).await?;
+    let limits = server::listen::Limits::for_process(&live.config);
+    let listener = server::listen::bind(&live.config.settings.server.listen)?;
     let addr = listener.local_addr()?;
     // Tests and operators read the actual address (the port may be 0).
     println!("bookweek: listening on http://{addr}");
@@ -467,12 +470,10 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         let mut shutdown_rx = shutdown_rx.clone();
         let app = app.clone();
         async move {
-            let router = server::router(app).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|s| *s).await;
-                })
-                .await
+            server::listen::serve(listener, server::router(app), limits, async move {
+                let _ = shutdown_rx.wait_for(|s| *s).await;
+            })
+            .await
         }
     });
 
@@ -591,16 +592,16 @@ fn confirmation_sender(
     transport: Arc<Transport>,
     clock: Clock,
 ) -> server::SendConfirmation {
-    let config = live.config.clone();
     let templates = live.mail_templates.clone();
-    Arc::new(move |subscriber: &Subscriber, url: &str| {
+    // The config comes from the server: the one last reloaded.
+    Arc::new(move |config: &Config, subscriber: &Subscriber, url: &str| {
         // The templates as last reloaded: an edited confirm.*.j2 applies
         // without a restart.
         let templates = templates
             .read()
             .map_err(|_| "the templates lock is poisoned".to_string())?
             .clone();
-        let message = mail::confirmation(&config, &templates, &subscriber.email, url, clock())?;
+        let message = mail::confirmation(config, &templates, &subscriber.email, url, clock())?;
         transport.send(&message).map_err(|e| format!("{e:?}"))
     })
 }

@@ -205,6 +205,18 @@ fn messages_to(server: &SmtpServer, to: &str) -> Vec<String> {
         .collect()
 }
 
+/// The subscriber's line in `bookweek subscribers list` (email, name,
+/// status, since), read from the state database the daemon writes.
+fn subscriber_line(site: &Site, email: &str) -> String {
+    let list = site.run(&["subscribers", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    list.stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(email))
+        .unwrap_or_else(|| panic!("{email} not in {}", list.stdout))
+        .to_string()
+}
+
 #[test]
 fn subscribe_confirm_digest_and_one_click_unsubscribe() {
     let server = SmtpServer::start(&[]);
@@ -244,7 +256,30 @@ fn subscribe_confirm_digest_and_one_click_unsubscribe() {
     tampered.pop();
     tampered.push('x');
     assert_eq!(client.get(&tampered).send().unwrap().status(), 404);
-    assert_eq!(client.get(local(&link)).send().unwrap().status(), 200);
+    assert_eq!(client.post(&tampered).send().unwrap().status(), 404);
+    // Following the link (as a mail scanner does) shows a button and
+    // confirms nothing; pressing the button (a form POST) confirms.
+    let pending = subscriber_line(&site, "new@example.net");
+    assert!(pending.contains(" pending "), "{pending}");
+    let page = client.get(local(&link)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("<form method=\"post\">"), "{html}");
+    assert!(
+        html.contains("<button type=\"submit\">Confirm</button>"),
+        "{html}"
+    );
+    assert_eq!(subscriber_line(&site, "new@example.net"), pending);
+    let confirmed = client
+        .post(local(&link))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed.text().unwrap().contains("You are subscribed"));
+    let active = subscriber_line(&site, "new@example.net");
+    assert!(active.contains(" active "), "{active}");
 
     // The next digest with something new reaches the address.
     site.write(
@@ -282,6 +317,12 @@ fn subscribe_confirm_digest_and_one_click_unsubscribe() {
     // GET only shows a button.
     let page = client.get(local(&unsubscribe)).send().unwrap();
     assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .unwrap()
+            .contains("<button type=\"submit\">Unsubscribe</button>")
+    );
+    assert_eq!(subscriber_line(&site, "new@example.net"), active);
     // RFC 8058 one-click: 200, no redirect.
     let one_click = client
         .post(local(&unsubscribe))
@@ -290,6 +331,8 @@ fn subscribe_confirm_digest_and_one_click_unsubscribe() {
         .send()
         .unwrap();
     assert_eq!(one_click.status(), 200);
+    let gone = subscriber_line(&site, "new@example.net");
+    assert!(gone.contains(" unsubscribed "), "{gone}");
     let before = messages_to(&server, "new@example.net").len();
     let stays_before = messages_to(&server, "stays@example.net").len();
 

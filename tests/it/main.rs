@@ -14,6 +14,7 @@ mod once;
 mod operator;
 mod preview;
 mod security;
+mod server;
 mod snapshots;
 mod subscribers;
 mod support;

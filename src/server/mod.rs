@@ -1,0 +1,342 @@
+//! The HTTP side of `bookweek run`: the three feeds (with validators,
+//! conditional requests and gzip), a small home page with a subscribe form,
+//! the double opt-in (subscribe → confirmation mail → `/confirm/{token}`),
+//! unsubscribing (a page with a button, and RFC 8058 one-click), and a health
+//! check. The daemon binds the listener and owns the scheduler and shutdown;
+//! it hands this module an [`AppState`] and serves [`router`] with
+//! [`listen::serve`].
+//!
+//! Decisions worth knowing before changing anything here:
+//!
+//! - What is shown comes through a `tokio::sync::watch` channel of
+//!   `Arc<Published>`: the daemon replaces it after each rebuild with
+//!   `send_replace`, a request clones the `Arc` and never holds the lock.
+//! - Every request that needs the ledger opens its own [`State`] inside
+//!   `spawn_blocking` (a rusqlite connection is `!Sync`). Opening costs well
+//!   under a millisecond on this traffic (a handful of form posts a day), no
+//!   request waits behind another on a mutex, WAL plus the busy timeout let
+//!   `digest send` write at the same time, and `/healthz` proves the file is
+//!   usable *now* rather than that a connection opened at start-up still is.
+//! - Subscribing never reveals whether an address is known: the answer is
+//!   the same page for a new, pending, active or unsubscribed address, and the
+//!   confirmation mail is sent in the background so the response time does
+//!   not tell either. [`AppState::finish_sends`] waits for mails in flight
+//!   (call it on shutdown).
+//! - A GET never changes a subscription: mail security scanners fetch every
+//!   link in a message. `/confirm/{token}` and `/unsubscribe/{token}` show a
+//!   page with a button, a plain form (no script) that POSTs to the same
+//!   URL; only the POST acts. The RFC 8058 one-click POST of a mail client
+//!   unsubscribes without a page.
+//! - Confirmation links only activate *pending* subscribers. Someone who
+//!   unsubscribed (or bounced) becomes pending again when they use the form,
+//!   which sends them a fresh link; an old confirmation link found in a
+//!   mailbox (or followed by a mail scanner) therefore never resubscribes a
+//!   person who left.
+//! - The core logic never reads the wall clock: time comes from
+//!   [`AppState::clock`], rate limits included.
+//!
+//! One file per concern: [`routes`] (the handlers and the router),
+//! [`pages`] (the HTML pages, rendered from built-in templates),
+//! [`limits`] (request rate and size limits), [`conditional`] (ETag,
+//! Last-Modified, 304), [`listen`] (connections: accept, timeouts, the
+//! connection cap, eviction, graceful shutdown).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, TimeDelta};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::feeds;
+use crate::state::{State, StateError, Subscriber};
+use crate::token::{Purpose, Signer};
+
+mod conditional;
+mod limits;
+pub mod listen;
+mod pages;
+mod routes;
+
+pub use limits::{BODY_LIMIT, RateLimiter};
+pub use routes::router;
+
+use pages::{PRIVATE, absolute, html_response};
+
+/// Content types of the feeds, by file name.
+pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
+pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
+pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
+
+/// What the server shows; the daemon swaps it atomically after each rebuild.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The config as last reloaded: pages, links and confirmation mails
+    /// follow a reload together with the feeds built from it.
+    pub config: Arc<Config>,
+    /// `feed.xml`, `atom.xml`, `feed.json`; see [`FeedFile::from_rendered`].
+    pub feeds: Vec<FeedFile>,
+    /// When the daemon last rebuilt.
+    pub built_at: DateTime<FixedOffset>,
+    /// Books in the catalog (for `/healthz`).
+    pub books: usize,
+    /// The book whose window is open now.
+    pub current: Option<BookCard>,
+    /// The next one.
+    pub upcoming: Option<BookCard>,
+}
+
+impl Published {
+    /// Nothing built yet: the feeds answer 503 until the first build.
+    pub fn empty(config: Arc<Config>, built_at: DateTime<FixedOffset>) -> Self {
+        Self {
+            config,
+            feeds: Vec::new(),
+            built_at,
+            books: 0,
+            current: None,
+            upcoming: None,
+        }
+    }
+
+    fn feed(&self, name: &str) -> Option<&FeedFile> {
+        self.feeds.iter().find(|f| f.name == name)
+    }
+}
+
+/// One feed as served. Built with [`FeedFile::new`], which computes the ETag
+/// from the bytes so the two cannot disagree.
+#[derive(Debug, Clone)]
+pub struct FeedFile {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub bytes: Bytes,
+    /// The feed's newest item date (`Last-Modified`); `None` for an empty feed.
+    pub last_modified: Option<DateTime<FixedOffset>>,
+    etag: String,
+}
+
+impl FeedFile {
+    pub fn new(
+        name: &'static str,
+        content_type: &'static str,
+        bytes: impl Into<Bytes>,
+        last_modified: Option<DateTime<FixedOffset>>,
+    ) -> Self {
+        let bytes = bytes.into();
+        let etag = strong_etag(&bytes);
+        Self {
+            name,
+            content_type,
+            bytes,
+            last_modified,
+            etag,
+        }
+    }
+
+    /// The three feeds of a build, each with its content type and the newest
+    /// item date as `Last-Modified`.
+    pub fn from_rendered(rendered: &feeds::Rendered, items: &[feeds::Item]) -> Vec<FeedFile> {
+        let newest = items.iter().map(|i| i.date.fixed_offset()).max();
+        rendered
+            .files()
+            .into_iter()
+            .map(|(name, text)| {
+                FeedFile::new(
+                    name,
+                    content_type(name).unwrap_or("application/octet-stream"),
+                    Bytes::copy_from_slice(text.as_bytes()),
+                    newest,
+                )
+            })
+            .collect()
+    }
+
+    /// The strong ETag, quotes included: `"<32 hex digits of SHA-256>"`.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+}
+
+/// The content type a feed file is served with.
+pub fn content_type(name: &str) -> Option<&'static str> {
+    match name {
+        feeds::RSS_FILE => Some(RSS_TYPE),
+        feeds::ATOM_FILE => Some(ATOM_TYPE),
+        feeds::JSON_FILE => Some(JSON_TYPE),
+        _ => None,
+    }
+}
+
+/// 128 bits of SHA-256 are plenty to tell versions of a feed apart.
+pub(super) fn strong_etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// A book as the home page shows it; all plain text (the page escapes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BookCard {
+    pub title: String,
+    pub authors: String,
+    /// Already formatted for people, e.g. "5–9 December 2022".
+    pub window: String,
+    /// Absolute URL of the book's page.
+    pub url: String,
+}
+
+/// Sends one confirmation email to a subscriber with the given confirm URL,
+/// rendered with the given (last reloaded) config;
+/// the daemon passes a closure that renders and sends it with the digest's
+/// transport. It blocks, so it is run with `spawn_blocking`.
+pub type SendConfirmation =
+    Arc<dyn Fn(&Config, &Subscriber, &str) -> Result<(), String> + Send + Sync>;
+
+/// The time: the daemon passes the real clock, tests a fixed one.
+pub type Clock = Arc<dyn Fn() -> DateTime<FixedOffset> + Send + Sync>;
+
+/// Everything the routes share. Build it with [`AppState::new`].
+pub struct AppState {
+    /// The daemon keeps the `watch::Sender` and calls `send_replace` after
+    /// each rebuild; it carries the config too (see [`AppState::config`]).
+    pub published: watch::Receiver<Arc<Published>>,
+    /// The SQLite ledger; opened per request (see the module docs).
+    pub state_path: PathBuf,
+    pub signer: Signer,
+    pub send_confirmation: SendConfirmation,
+    pub clock: Clock,
+    /// `POST /subscribe` per client address.
+    pub(super) per_client: RateLimiter,
+    /// Confirmation mails per recipient, so the form cannot be used to flood
+    /// someone's inbox from many addresses.
+    pub(super) per_address: RateLimiter,
+    /// Confirmation mails being sent.
+    sends: Mutex<JoinSet<()>>,
+}
+
+impl AppState {
+    /// With the default limits: 5 subscribe requests per client per 10
+    /// minutes, 3 confirmation mails per address per day.
+    pub fn new(
+        published: watch::Receiver<Arc<Published>>,
+        state_path: PathBuf,
+        signer: Signer,
+        send_confirmation: SendConfirmation,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            published,
+            state_path,
+            signer,
+            send_confirmation,
+            clock,
+            per_client: RateLimiter::new(5, TimeDelta::minutes(10), 10_000),
+            per_address: RateLimiter::new(3, TimeDelta::days(1), 10_000),
+            sends: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// Replaces the rate limits (per client address for `POST /subscribe`,
+    /// per recipient for confirmation mails).
+    pub fn with_limits(mut self, per_client: RateLimiter, per_address: RateLimiter) -> Self {
+        self.per_client = per_client;
+        self.per_address = per_address;
+        self
+    }
+
+    /// Waits until every confirmation mail started so far has been sent (or
+    /// has failed and been logged). The daemon calls it after the server has
+    /// stopped accepting requests, so a shutdown does not cut a mail short.
+    pub async fn finish_sends(&self) {
+        let mut running = std::mem::take(&mut *lock(&self.sends));
+        while let Some(done) = running.join_next().await {
+            if let Err(e) = done {
+                tracing::error!("a confirmation mail task failed: {e}");
+            }
+        }
+    }
+
+    pub(super) fn now(&self) -> DateTime<FixedOffset> {
+        (self.clock)()
+    }
+
+    pub(super) fn published(&self) -> Arc<Published> {
+        // Clone the Arc and let go of the channel's lock at once.
+        self.published.borrow().clone()
+    }
+
+    /// The config as last reloaded by the daemon: a page shows the current
+    /// `site.title`, not the one the daemon started with.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.published().config)
+    }
+
+    /// Starts sending a confirmation mail in the background.
+    pub(super) fn send_confirmation_later(&self, subscriber: Subscriber) {
+        let config = self.config();
+        let token = self.signer.token(subscriber.id, Purpose::Confirm);
+        let url = absolute(&config, &format!("confirm/{token}"));
+        let send = Arc::clone(&self.send_confirmation);
+        let mut sends = lock(&self.sends);
+        // Reap finished tasks so the set does not grow for ever.
+        while let Some(done) = sends.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!("a confirmation mail task failed: {e}");
+            }
+        }
+        sends.spawn_blocking(move || match send(&config, &subscriber, &url) {
+            Ok(()) => tracing::info!(subscriber = subscriber.id, "confirmation mail sent"),
+            // The id, not the address: logs should not collect addresses.
+            Err(e) => tracing::warn!(
+                subscriber = subscriber.id,
+                "cannot send the confirmation mail: {e}"
+            ),
+        });
+    }
+}
+
+/// A mutex whose holder panicked still guards consistent data here (a map
+/// of timestamps, a task set): keep going rather than fail every request.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What went wrong inside a request; answered with a 500 page and logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot render the page {name}: {message}")]
+    Template { name: String, message: String },
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        tracing::error!("{self}");
+        let body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                    <title>Something went wrong</title></head><body><main>\
+                    <h1>Something went wrong</h1><p>Please try again in a few minutes.</p>\
+                    </main></body></html>\n";
+        html_response(StatusCode::INTERNAL_SERVER_ERROR, PRIVATE, body.to_string())
+    }
+}
+
+/// Runs `f` on a freshly opened ledger on the blocking pool.
+pub(super) async fn with_state<T, F>(app: &AppState, f: F) -> Result<T, ServerError>
+where
+    T: Send + 'static,
+    F: FnOnce(&State) -> Result<T, StateError> + Send + 'static,
+{
+    let path = app.state_path.clone();
+    let result = tokio::task::spawn_blocking(move || f(&State::open(&path)?)).await?;
+    Ok(result?)
+}
