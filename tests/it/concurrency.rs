@@ -3,13 +3,12 @@
 //! exactly once. What arrived is read back from a real SMTP server.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mail_parser::MessageParser;
 
-use crate::support::{Site, SmtpServer};
+use crate::support::{Daemon, Site, SmtpServer};
 
 const N: usize = 400;
 
@@ -111,33 +110,6 @@ fn assert_each_once(server: &SmtpServer, digests: usize, log: &str) {
     assert!(per_digest.values().all(|n| *n == N), "{per_digest:?}");
 }
 
-/// Starts `bookweek run`; returns it once it listens.
-fn daemon(site: &Site, now: &str) -> Child {
-    let mut child = spawn(site, now, &["run"]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("bookweek: listening on "), "{line:?}");
-    child
-}
-
-fn terminate(mut child: Child) -> Output {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "daemon did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn wait_for_count(server: &SmtpServer, n: usize) {
     let started = Instant::now();
     while server.count() < n {
@@ -171,18 +143,14 @@ fn any_mix_of_processes_started_together_delivers_each_digest_once() {
     // Week 2: the daemon (which sends what is due at start) and two
     // `digest send`, started together.
     let now = "2023-01-09T09:01:00+01:00";
-    let run = daemon(&site, now);
+    let mut run = Daemon::start(&site, now);
     let outputs = finish(vec![
         spawn(&site, now, &["digest", "send"]),
         spawn(&site, now, &["digest", "send"]),
     ]);
     wait_for_count(&server, 2 * N);
-    let run = terminate(run);
-    let log = format!(
-        "{}\n[daemon] {}",
-        describe(&outputs),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_eq!(run.terminate().code(), Some(0), "{}", run.log());
+    let log = format!("{}\n[daemon] {}", describe(&outputs), run.log());
     assert!(outputs.iter().all(|o| o.status.code() == Some(0)), "{log}");
     assert_each_once(&server, 2, &log);
 
@@ -208,18 +176,14 @@ fn any_mix_of_processes_started_together_delivers_each_digest_once() {
     // Week 4: the daemon, a `once` next to it (refused: the daemon holds the
     // run lock) and a `digest send`.
     let now = "2023-01-23T09:01:00+01:00";
-    let run = daemon(&site, now);
+    let mut run = Daemon::start(&site, now);
     let outputs = finish(vec![
         spawn(&site, now, &["digest", "send"]),
         spawn(&site, now, &["once"]),
     ]);
     wait_for_count(&server, 4 * N);
-    let run = terminate(run);
-    let log = format!(
-        "{}\n[daemon] {}",
-        describe(&outputs),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_eq!(run.terminate().code(), Some(0), "{}", run.log());
+    let log = format!("{}\n[daemon] {}", describe(&outputs), run.log());
     assert_eq!(outputs[0].status.code(), Some(0), "{log}");
     assert_eq!(outputs[1].status.code(), Some(3), "{log}");
     assert_each_once(&server, 4, &log);

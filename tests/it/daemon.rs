@@ -1,84 +1,11 @@
 //! `bookweek run`: the real binary on a free port, spoken to over HTTP, with a
 //! real SMTP server for the subscribe → confirm → digest → unsubscribe path.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_parser::MessageParser;
 
-use crate::support::{Site, SmtpServer, repo};
-
-/// A running daemon; killed on drop.
-struct Daemon {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(site: &Site, now: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bookweek"))
-            .current_dir(site.path())
-            .args(["--now", now, "run"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("bookweek: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", stderr.lock().unwrap()))
-            .to_string();
-        Self {
-            child,
-            base: addr,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        reqwest::blocking::get(self.url(path)).unwrap()
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::support::{Daemon, Site, SmtpServer, repo, wait_for};
 
 fn daemon_site(extra: &str) -> Site {
     Site::with_content(
@@ -358,19 +285,7 @@ fn sigterm_stops_the_daemon_cleanly() {
     let site = daemon_site("");
     let mut d = Daemon::start(&site, "2023-01-10T12:00:00Z");
     assert_eq!(d.get("/healthz").status(), 200);
-    let pid = d.child.id().to_string();
-    let started = Instant::now();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = loop {
-        if let Some(s) = d.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = d.terminate();
     assert_eq!(status.code(), Some(0));
 }
 

@@ -2,99 +2,14 @@
 //! a free port, pages that follow a config reload, and connections (slow
 //! clients, timeouts, the connection cap under a small open-file limit).
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Site, repo};
+use crate::support::{Daemon, Site, repo, wait_for};
 
-/// A running daemon; killed on drop.
-struct Daemon {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(site: &Site) -> Self {
-        Self::spawn(site, Command::new(env!("CARGO_BIN_EXE_bookweek")))
-    }
-
-    /// Started with at most `files` open files (soft and hard limit), as
-    /// `ulimit -n` in a shell or `LimitNOFILE=` in systemd would.
-    fn start_with_file_limit(site: &Site, files: u32) -> Self {
-        let mut sh = Command::new("sh");
-        sh.arg("-c")
-            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_bookweek"));
-        Self::spawn(site, sh)
-    }
-
-    fn spawn(site: &Site, mut command: Command) -> Self {
-        let mut child = command
-            .current_dir(site.path())
-            .args(["--now", "2023-01-10T12:00:00Z", "run"])
-            .env("RUST_LOG", "info")
-            // Plain log lines to search in.
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("bookweek: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", stderr.lock().unwrap()))
-            .to_string();
-        Self {
-            child,
-            base,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        reqwest::blocking::get(self.url(path)).unwrap()
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// The moment every test here runs at.
+const NOW: &str = "2023-01-10T12:00:00Z";
 
 fn site(extra: &str) -> Site {
     Site::with_content(
@@ -106,7 +21,7 @@ fn site(extra: &str) -> Site {
 #[test]
 fn the_home_page_follows_a_reloaded_site_title() {
     let site = site("site:\n  title: Old Club Title\n");
-    let d = Daemon::start(&site);
+    let d = Daemon::start(&site, NOW);
     let home = d.get("/").text().unwrap();
     assert!(home.contains("<h1>Old Club Title</h1>"), "{home}");
     site.write(
@@ -172,7 +87,7 @@ fn closed_within(
 #[test]
 fn a_header_sent_one_byte_at_a_time_is_cut_off_at_the_header_timeout() {
     let site = site("  header_timeout: 2s\n");
-    let d = Daemon::start(&site);
+    let d = Daemon::start(&site, NOW);
     let addr = d.base.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
     // A byte every half second: the deadline must not restart with each.
@@ -202,7 +117,7 @@ fn a_header_sent_one_byte_at_a_time_is_cut_off_at_the_header_timeout() {
 #[test]
 fn an_idle_keep_alive_connection_is_closed_and_a_stalled_body_too() {
     let site = site("  header_timeout: 2s\n  request_timeout: 2s\n");
-    let d = Daemon::start(&site);
+    let d = Daemon::start(&site, NOW);
     let addr = d.base.trim_start_matches("http://").to_string();
 
     // One request answered, then nothing: closed about 2 s later.
@@ -250,7 +165,7 @@ fn healthz_answers_with_2000_slow_clients_and_1024_open_files() {
     );
 
     let site = site("");
-    let mut d = Daemon::start_with_file_limit(&site, 1024);
+    let mut d = Daemon::spawn(&site, NOW, &[], Some(1024));
     let addr = d.base.trim_start_matches("http://").to_string();
     let mut slow = Vec::new();
     for _ in 0..2000 {
@@ -281,21 +196,7 @@ fn healthz_answers_with_2000_slow_clients_and_1024_open_files() {
     assert!(!log.contains("Too many open files"), "{log}");
 
     // And it still stops cleanly with them all connected.
-    let started = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &d.child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = d.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = d.terminate();
     assert_eq!(status.code(), Some(0));
     assert!(!d.log().contains("Too many open files"), "{}", d.log());
     drop(slow);

@@ -251,3 +251,119 @@ pub fn assert_succeeds(command: &mut Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A running `bookweek run` on a free port, its log collected; killed on
+/// drop (see [`Daemon::terminate`] for a clean stop).
+pub struct Daemon {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as the daemon printed it.
+    pub base: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    /// `bookweek --now NOW run` in the site's folder.
+    pub fn start(site: &Site, now: &str) -> Self {
+        Self::spawn(site, now, &[], None)
+    }
+
+    /// With global options before `run` (e.g. `--config x.yaml`) and at most
+    /// `files` open files (soft and hard limit), as `ulimit -n` in a shell
+    /// or `LimitNOFILE=` in systemd would.
+    pub fn spawn(site: &Site, now: &str, options: &[&str], files: Option<u32>) -> Self {
+        use std::io::{BufRead, BufReader};
+        let bin = env!("CARGO_BIN_EXE_bookweek");
+        let mut command = match files {
+            None => Command::new(bin),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = command
+            .current_dir(site.path())
+            .args(options)
+            .args(["--now", now, "run"])
+            .env("RUST_LOG", "info")
+            // Plain log lines to search in.
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("bookweek: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", log.lock().unwrap()))
+            .to_string();
+        Self { child, base, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        reqwest::blocking::get(self.url(path)).unwrap()
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then its exit status (within 10 s, or the test fails).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let started = std::time::Instant::now();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "still running 10 s after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
