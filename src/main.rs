@@ -41,5 +41,6 @@ fn main() -> ExitCode {
         Command::Digest { command } => commands::digest::run(config, command, now),
         Command::Subscribers { command } => commands::subscribers::run(config, command, now),
         Command::Dkim { command } => commands::dkim::run(config, command),
+        Command::Archive { command } => commands::archive::run(config, command, now),
     }
 }
