@@ -9,11 +9,17 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr, filtered by RUST_LOG (default: info).
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP client's debug and trace logs would show the wire, the Slack
+    // token included: it speaks up only to warn.
+    for cap in ["ureq=warn", "ureq_proto=warn"] {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

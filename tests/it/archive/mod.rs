@@ -3,8 +3,10 @@
 //! every message kind, byte-for-byte checks of the edited files, and a local
 //! HTTP server standing in for the Slack Web API.
 
+mod api;
 mod export;
 mod generator;
+mod server;
 
 use std::path::Path;
 
