@@ -139,6 +139,32 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// The week's Slack threads in each book's `archive:`
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Import the threads of closed books from a Slack workspace export into their `archive:`, keeping every other byte of each file
+    Import {
+        /// The export: the .zip Slack made, or the folder it unpacks to
+        export: PathBuf,
+        /// The channel to read (default: archive.channel from the config)
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+        /// Only this book (its slug; repeat or separate with commas); default: every closed book with no archive
+        #[arg(long = "book", value_name = "SLUG", value_delimiter = ',')]
+        books: Vec<String>,
+        /// Overwrite existing archives (without --book: every closed book's the export has threads for)
+        #[arg(long)]
+        replace: bool,
+        /// Print the archives' YAML instead of writing them
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

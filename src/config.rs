@@ -30,6 +30,60 @@ pub struct Settings {
     pub digest: Digest,
     pub mail: Mail,
     pub server: Server,
+    pub archive: Archive,
+}
+
+/// Where a book's `archive:` comes from: a Slack workspace export
+/// (`bookweek archive import`) or, with `slack`, the Slack Web API once a
+/// window has closed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Archive {
+    /// The channel `archive import` reads from an export (`--channel` overrides it).
+    pub channel: Option<String>,
+    /// Top-level posts count from this long before a window's start…
+    pub before: String,
+    /// …until this long after its end (a thread's replies count whenever posted).
+    pub after: String,
+    /// Regular expressions: a top-level post matching one is an announcement,
+    /// left out with its replies.
+    pub skip: Vec<String>,
+    /// Fetch a closed book's threads over the Slack Web API (token in SLACK_TOKEN).
+    pub slack: Option<ArchiveSlack>,
+}
+
+impl Default for Archive {
+    fn default() -> Self {
+        Self {
+            channel: None,
+            before: "1day".into(),
+            after: "2days".into(),
+            skip: vec![
+                "(?s)Hello, everyone!.*The book of this week is".into(),
+                "The lucky winners".into(),
+                "Please send me your emails in DM".into(),
+            ],
+            slack: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveSlack {
+    /// The channel's ID (`C0123456789`: the channel's details show it).
+    pub channel: String,
+    /// How long a window has been closed before its threads are fetched.
+    pub after: String,
+}
+
+impl Default for ArchiveSlack {
+    fn default() -> Self {
+        Self {
+            channel: String::new(),
+            after: "2h".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,7 +277,54 @@ pub struct Config {
     /// BOOKWEEK_SECRET, when set: the key of subscriber links. Without it the
     /// state database keeps a generated one.
     pub secret: Option<Vec<u8>>,
+    /// The `archive:` settings, checked.
+    pub archive: ArchiveRules,
 }
+
+/// The `archive:` settings checked into what the Slack import and fetch use.
+#[derive(Debug, Clone)]
+pub struct ArchiveRules {
+    pub channel: Option<String>,
+    pub before: chrono::Duration,
+    pub after: chrono::Duration,
+    pub skip: Vec<regex::Regex>,
+    /// Set when `archive.slack` is: the automatic fetch (it runs only with a token).
+    pub slack: Option<SlackFetch>,
+}
+
+/// `archive.slack` with the token and API address from the environment.
+#[derive(Debug, Clone)]
+pub struct SlackFetch {
+    pub channel: String,
+    pub after: chrono::Duration,
+    /// SLACK_TOKEN; without it nothing is fetched.
+    pub token: Option<SlackToken>,
+    /// BOOKWEEK_SLACK_API_URL (tests point it at a local server), else Slack's.
+    pub api_url: String,
+}
+
+/// A Slack token that never shows in logs or `{:?}`.
+#[derive(Clone)]
+pub struct SlackToken(String);
+
+impl SlackToken {
+    /// The token itself, for the Authorization header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SlackToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackToken(…)")
+    }
+}
+
+/// The environment variable holding the Slack bot token.
+pub const SLACK_TOKEN_ENV: &str = "SLACK_TOKEN";
+/// The environment variable that overrides the Slack Web API's address.
+pub const SLACK_API_URL_ENV: &str = "BOOKWEEK_SLACK_API_URL";
+const SLACK_API_URL: &str = "https://slack.com/api";
 
 impl Config {
     /// The absolute URL of a site path or relative reference (`/books/x.html`,
@@ -358,6 +459,8 @@ impl Schema {
         let mut full = Settings::default();
         full.site.participate_url = Some(String::new());
         full.mail.dkim = Some(Dkim::default());
+        full.archive.channel = Some(String::new());
+        full.archive.slack = Some(ArchiveSlack::default());
         Self {
             shape: serde_yaml::to_value(full).unwrap_or(Value::Null),
             defaults: serde_yaml::to_value(Settings::default()).unwrap_or(Value::Null),
@@ -466,6 +569,34 @@ impl KeyChecker<'_> {
                 let message = format!("`{}` must be text, not {}", display_at(at), kind(v));
                 self.error(at, message);
                 default.clone()
+            }
+            (v, Value::Sequence(_)) if !v.is_sequence() => {
+                let message = format!("`{}` must be a list, not {}", display_at(at), kind(v));
+                self.error(at, message);
+                default.clone()
+            }
+            // A list of text (`archive.skip`): numbers and booleans are text too.
+            (Value::Sequence(items), Value::Sequence(known))
+                if matches!(known.first(), Some(Value::String(_))) =>
+            {
+                let mut kept = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(_) => kept.push(item.clone()),
+                        Value::Number(n) => kept.push(Value::String(n.to_string())),
+                        Value::Bool(b) => kept.push(Value::String(b.to_string())),
+                        other => {
+                            let message = format!(
+                                "`{}` entry {} must be text, not {}",
+                                display_at(at),
+                                i + 1,
+                                kind(other)
+                            );
+                            self.error(at, message);
+                        }
+                    }
+                }
+                Value::Sequence(kept)
             }
             (Value::Number(n), Value::String(_)) => Value::String(n.to_string()),
             (Value::Bool(b), Value::String(_)) => Value::String(b.to_string()),
@@ -806,6 +937,8 @@ fn validate(
         ));
     }
 
+    let archive = archive_rules(path, text, &mut settings.archive, problems);
+
     Config {
         settings,
         base_url,
@@ -819,6 +952,120 @@ fn validate(
         mail_url,
         from,
         secret,
+        archive,
+    }
+}
+
+/// Checks `archive:`: durations, skip patterns (regular expressions), the
+/// Slack channel ID, and SLACK_TOKEN / BOOKWEEK_SLACK_API_URL.
+fn archive_rules(
+    path: &Path,
+    text: &str,
+    archive: &mut Archive,
+    problems: &mut Vec<Problem>,
+) -> ArchiveRules {
+    let defaults = Archive::default();
+    let pos = |keys: &[Seg]| locate(text, keys).unwrap_or((1, 1));
+    let mut duration = |keys: &[&str], value: &str, default: &str| -> chrono::Duration {
+        let parsed = humantime::parse_duration(value).or_else(|e| {
+            let segs: Vec<Seg> = keys.iter().map(|k| Seg::Key(k)).collect();
+            problems.push(Problem::error(
+                path,
+                pos(&segs),
+                format!(
+                    "`{}` is not a duration like `2h` or `1day`: `{value}`: {e}",
+                    keys.join(".")
+                ),
+            ));
+            humantime::parse_duration(default)
+        });
+        chrono::Duration::from_std(parsed.unwrap_or_default()).unwrap_or(chrono::Duration::MAX)
+    };
+    let before = duration(&["archive", "before"], &archive.before, &defaults.before);
+    let after = duration(&["archive", "after"], &archive.after, &defaults.after);
+    let slack = archive.slack.as_ref().map(|s| {
+        let after = duration(&["archive", "slack", "after"], &s.after, "2h");
+        (s.channel.clone(), after)
+    });
+    let mut skip = Vec::new();
+    for (i, pattern) in archive.skip.iter().enumerate() {
+        match regex::Regex::new(pattern) {
+            Ok(r) => skip.push(r),
+            Err(e) => {
+                // The regex crate draws the pattern over several lines; its
+                // last line says what is wrong.
+                let e = e.to_string();
+                let why = e
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                problems.push(Problem::error(
+                    path,
+                    pos(&[Seg::Key("archive"), Seg::Key("skip"), Seg::Index(i)]),
+                    format!(
+                        "`archive.skip` entry {} is not a regular expression: {why}",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    let slack = slack.map(|(channel, after)| {
+        // The Web API takes the channel's ID; a name would need another scope.
+        let is_id = channel.len() >= 9
+            && channel.starts_with(['C', 'G'])
+            && channel.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !is_id {
+            problems.push(Problem::error(
+                path,
+                locate(text, &[Seg::Key("archive"), Seg::Key("slack"), Seg::Key("channel")])
+                    .unwrap_or_else(|| pos(&[Seg::Key("archive"), Seg::Key("slack")])),
+                format!(
+                    "`archive.slack.channel` must be the channel's ID like `C0123456789` (the channel's details show it), not `{channel}`"
+                ),
+            ));
+        }
+        let token = std::env::var(SLACK_TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(SlackToken);
+        if token.is_none() {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                ..Problem::env(
+                    SLACK_TOKEN_ENV,
+                    "not set: `archive.slack` is configured but no threads are fetched without a bot token",
+                )
+            });
+        }
+        let api_url = match std::env::var(SLACK_API_URL_ENV) {
+            Ok(u) if !u.trim().is_empty() => {
+                let u = u.trim().trim_end_matches('/').to_string();
+                if !is_http_url(&u) {
+                    problems.push(Problem::env(
+                        SLACK_API_URL_ENV,
+                        format!("must be an absolute http(s) URL, not `{u}`"),
+                    ));
+                }
+                u
+            }
+            _ => SLACK_API_URL.to_string(),
+        };
+        SlackFetch {
+            channel,
+            after,
+            token,
+            api_url,
+        }
+    });
+    ArchiveRules {
+        channel: archive.channel.clone().filter(|c| !c.trim().is_empty()),
+        before,
+        after,
+        skip,
+        slack,
     }
 }
 
@@ -1036,10 +1283,13 @@ mod tests {
         let text = include_str!("../config/bookweek.yaml")
             .replace("  # participate_url:", "  participate_url:")
             .replace("  # dkim:", "  dkim:")
+            .replace("  # channel:", "  channel:")
+            .replace("  # slack:", "  slack:")
             .replace("  #   ", "    ");
         assert!(text.contains("    private_key:"), "{text}");
         let l = p(&text);
-        assert!(l.problems.is_empty(), "{:?}", messages(&l));
+        // Errors only: a warning about SLACK_TOKEN depends on the environment.
+        assert!(!l.has_errors(), "{:?}", messages(&l));
         assert!(l.config.settings.mail.dkim.is_some());
     }
 
@@ -1106,6 +1356,49 @@ mod tests {
         );
         assert_eq!(l.config.header_timeout, std::time::Duration::from_secs(10));
         assert_eq!(l.config.request_timeout, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn archive_settings_are_checked_at_their_lines() {
+        let l = p(
+            "archive:\n  before: soon\n  skip:\n  - The lucky winners\n  - '(unclosed'\n  slack:\n    channel: general\n",
+        );
+        let errors: Vec<String> = l
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("bookweek.yaml:2:3: error: `archive.before` is not a duration like `2h` or `1day`: `soon`"), "{errors:?}");
+        assert_eq!(
+            errors[1],
+            "bookweek.yaml:5:3: error: `archive.skip` entry 2 is not a regular expression: unclosed group"
+        );
+        assert_eq!(
+            errors[2],
+            "bookweek.yaml:7:5: error: `archive.slack.channel` must be the channel's ID like `C0123456789` (the channel's details show it), not `general`"
+        );
+        // The good pattern is kept; the defaults apply where nothing is said.
+        assert_eq!(l.config.archive.skip.len(), 1);
+        assert_eq!(l.config.archive.after, chrono::Duration::days(2));
+        assert_eq!(
+            l.config.archive.slack.as_ref().map(|s| s.after),
+            Some(chrono::Duration::hours(2))
+        );
+        assert_eq!(
+            messages(&p("archive:\n  skip: The lucky winners\n")),
+            ["bookweek.yaml:2:3: error: `archive.skip` must be a list, not text"]
+        );
+        let l = p("");
+        assert_eq!(l.config.archive.skip.len(), 3);
+        assert!(l.config.archive.channel.is_none() && l.config.archive.slack.is_none());
+    }
+
+    #[test]
+    fn the_slack_token_never_shows_in_debug_output() {
+        let token = SlackToken("xoxb-secret".into());
+        assert_eq!(format!("{token:?}"), "SlackToken(…)");
     }
 
     #[test]

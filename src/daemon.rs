@@ -45,7 +45,12 @@ enum Event {
     /// A send left deliveries pending (the mail server was unreachable):
     /// try them again.
     Resume,
+    /// Time to fetch the Slack threads of books whose window has closed.
+    Archive,
 }
+
+/// How often the daemon looks for books whose threads are due from Slack.
+const ARCHIVE_CHECK_EVERY: Duration = Duration::from_secs(300);
 
 /// How long the daemon waits before resuming deliveries that a send left
 /// pending because the mail server was unreachable.
@@ -481,6 +486,10 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
     let mut sending: Option<tokio::task::JoinHandle<()>> =
         Some(spawn_send(&live, clock(), stop.clone(), &events_tx));
 
+    // Slack threads of closed books: now, then every few minutes.
+    let mut fetching: Option<tokio::task::JoinHandle<()>> = None;
+    spawn_archive_checks(&events_tx);
+
     let mut signals = Signals::new()?;
     loop {
         tokio::select! {
@@ -512,6 +521,11 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                             });
                         }
                         None => publish(&live, clock(), &published_tx),
+                    }
+                }
+                Event::Archive => {
+                    if fetching.as_ref().is_none_or(|h| h.is_finished()) {
+                        fetching = spawn_fetch(&live, clock(), stop.clone());
                     }
                 }
                 Event::Digest | Event::Resume => {
@@ -583,6 +597,52 @@ fn spawn_send(
             Err(e) => tracing::error!("digest: {e:#}"),
         }
     })
+}
+
+/// Sends [`Event::Archive`] at start and every [`ARCHIVE_CHECK_EVERY`].
+fn spawn_archive_checks(events: &mpsc::Sender<Event>) {
+    let events = events.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(ARCHIVE_CHECK_EVERY);
+        loop {
+            every.tick().await;
+            if events.send(Event::Archive).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Fetches the due archives over the Slack API on a blocking thread; the
+/// watcher sees the book files it writes, and the recap follows. `None`
+/// when the fetch is not set up or nothing is due.
+fn spawn_fetch(
+    live: &Live,
+    now: DateTime<FixedOffset>,
+    stop: Arc<AtomicBool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use crate::slack::fetch;
+    let slack = fetch::configured(&live.config)?;
+    if fetch::due(&live.content.catalog, slack, now).is_empty() {
+        return None;
+    }
+    let config = live.config.clone();
+    let catalog = live.content.catalog.clone();
+    Some(tokio::task::spawn_blocking(move || {
+        let report = fetch::fetch_due(&config, &catalog, now, Some(stop));
+        for (slug, summary) in &report.written {
+            tracing::info!(book = %slug, "archive fetched: {}", summary.line());
+            for w in summary.warnings() {
+                tracing::warn!(book = %slug, "{w}");
+            }
+        }
+        for slug in &report.empty {
+            tracing::info!(book = %slug, "archive: no threads yet");
+        }
+        for (slug, e) in &report.failed {
+            tracing::error!(book = %slug, "archive fetch failed: {e}; tried again in a few minutes");
+        }
+    }))
 }
 
 /// Sends confirmation emails for the subscribe form, with the digest's

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Dkim { command } => commands::dkim::run(config, command),
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Man { out } => commands::man::run(out.as_deref()),
+        Command::Archive { command } => commands::archive::run(config, command, now),
     }
 }
 
@@ -54,11 +55,17 @@ fn main() -> ExitCode {
 /// (https://no-color.org), so `once >> cron.log 2>&1` stays plain text.
 fn init_logs() {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // The HTTP client's debug and trace logs would show the wire, the Slack
+    // token included: it speaks up only to warn, whatever RUST_LOG says.
+    for cap in ["ureq=warn", "ureq_proto=warn"] {
+        if let Ok(d) = cap.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .with_target(false)

@@ -847,7 +847,8 @@ fn url_end(s: &str, i: usize) -> Option<usize> {
 // ---------------------------------------------------------------------------
 
 /// Replaces `:code:` with its emoji where known; unknown codes stay as typed.
-fn emojify(text: &str) -> String {
+/// The Slack import uses it too, so archives and rendering agree on codes.
+pub fn emojify(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut copied, mut from) = (0, 0);
     // (source end, offset in `out`, emoji) of the emoji just written, so a

@@ -1,6 +1,7 @@
 //! One module per subcommand: glue between the CLI and the library.
 
 pub mod answers;
+pub mod archive;
 pub mod build;
 pub mod check;
 pub mod completions;

@@ -73,6 +73,8 @@ fn work(
             &[&settings.paths.content, &settings.paths.templates],
         )
     };
+    // Threads due from Slack first: a book file written here is rebuilt below.
+    let archive = super::archive::fetch_step(&config, now);
     let next_change = state
         .meta(NEXT_CHANGE)?
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
@@ -93,6 +95,12 @@ fn work(
     let mut site: Option<Site> = None;
     let mut parts: Vec<String> = Vec::new();
     let mut code = ExitCode::SUCCESS;
+    if let Some((archive_parts, failed)) = archive {
+        parts.extend(archive_parts);
+        if failed {
+            code = exit(EXIT_PROBLEMS);
+        }
+    }
     if feeds_fresh {
         parts.push("feeds unchanged".into());
     } else {

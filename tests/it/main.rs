@@ -2,6 +2,7 @@
 //! its output with independent parsers (feed-rs, jing).
 
 mod answers;
+mod archive;
 mod build;
 mod check;
 mod cli;
