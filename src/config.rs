@@ -28,6 +28,26 @@ pub struct Settings {
     pub digest: Digest,
     pub mail: Mail,
     pub server: Server,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Content {
+    /// The largest book or people file bookweek reads (`4 MiB`, `500 KB`,
+    /// or bytes); a larger one is an error and is not read.
+    pub max_file_size: String,
+}
+
+/// `content.max_file_size` by default: fifty times the largest real book.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 20;
+
+impl Default for Content {
+    fn default() -> Self {
+        Self {
+            max_file_size: "4 MiB".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +221,8 @@ pub struct Config {
     /// BOOKWEEK_SECRET, when set: the key of subscriber links. Without it the
     /// state database keeps a generated one.
     pub secret: Option<Vec<u8>>,
+    /// `content.max_file_size` in bytes.
+    pub max_file_size: u64,
 }
 
 impl Config {
@@ -621,6 +643,22 @@ fn validate(
         ));
     }
 
+    let max_file_size = match parse_size(&settings.content.max_file_size) {
+        Some(n) if n > 0 => n,
+        _ => {
+            problems.push(Problem::error(
+                path,
+                pos("content", "max_file_size"),
+                format!(
+                    "`content.max_file_size` must be a size like `4 MiB`, `500 KB` or a number of bytes, not `{}`",
+                    settings.content.max_file_size
+                ),
+            ));
+            settings.content.max_file_size = defaults.content.max_file_size.clone();
+            DEFAULT_MAX_FILE_SIZE
+        }
+    };
+
     Config {
         settings,
         base_url,
@@ -632,7 +670,31 @@ fn validate(
         mail_url,
         from,
         secret,
+        max_file_size,
     }
+}
+
+/// A size in bytes: `4194304`, `4 MiB`, `4MiB`, `500 KB`, `80 kB`, `1 GiB`.
+/// KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024; units ignore case.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "kb" | "k" => 1000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    let bytes = (number * scale as f64).round();
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 /// Parses a cron expression exactly as tokio-cron-scheduler does (seconds
@@ -742,6 +804,33 @@ mod tests {
         let l = p("site:\n  title: [unclosed\n");
         assert!(l.has_errors());
         assert!(l.problems[0].to_string().starts_with("bookweek.yaml:"));
+    }
+
+    #[test]
+    fn reads_sizes_with_units() {
+        assert_eq!(parse_size("4 MiB"), Some(4 << 20));
+        assert_eq!(parse_size("4MiB"), Some(4 << 20));
+        assert_eq!(parse_size("500 KB"), Some(500_000));
+        assert_eq!(parse_size("1.5 kib"), Some(1536));
+        assert_eq!(parse_size("80000"), Some(80_000));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("4 parsecs"), None);
+        assert_eq!(p("").config.max_file_size, DEFAULT_MAX_FILE_SIZE);
+        assert_eq!(
+            parse_size(&Content::default().max_file_size),
+            Some(DEFAULT_MAX_FILE_SIZE)
+        );
+        let l = p("content:\n  max_file_size: big\n");
+        assert_eq!(
+            l.problems[0].to_string(),
+            "bookweek.yaml:2:3: error: `content.max_file_size` must be a size like `4 MiB`, `500 KB` or a number of bytes, not `big`"
+        );
+        assert_eq!(
+            p("content:\n  max_file_size: 100000\n")
+                .config
+                .max_file_size,
+            100_000
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
     let mut problems: Vec<Problem> = loaded.problems.clone();
     let (_, template_problems) = Templates::load(&settings.paths.templates);
     problems.extend(template_problems);
-    let content = match content::load(&settings.paths.content, loaded.config.timezone) {
+    let content = match content::load_with(&loaded.config) {
         Ok(c) => c,
         Err(e) => {
             print_problems(&problems, false);
@@ -27,7 +27,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
         }
     };
     problems.extend(content.problems);
-    problems.extend(author_hints(&content.catalog));
+    problems.extend(author_hints(&content.catalog, loaded.config.max_file_size));
     crate::diag::sort(&mut problems[loaded.problems.len()..]);
     print_problems(&problems, false);
     let what = format!(
@@ -48,7 +48,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
 
 /// Warnings for authors who never appear in their book's archive while a
 /// name there is close to theirs: usually a nickname that needs an alias.
-fn author_hints(catalog: &Catalog) -> Vec<Problem> {
+fn author_hints(catalog: &Catalog, max_bytes: u64) -> Vec<Problem> {
     let mut out = Vec::new();
     for book in &catalog.books {
         for hint in Resolver::new(book, &catalog.people).missing_author_hints(book) {
@@ -65,7 +65,11 @@ fn author_hints(catalog: &Catalog) -> Vec<Problem> {
             };
             out.push(Problem::warning(
                 &book.path,
-                content::locate_in_file(&book.path, &[Seg::Key("authors"), Seg::Index(hint.author)]),
+                content::locate_in_file(
+                    &book.path,
+                    &[Seg::Key("authors"), Seg::Index(hint.author)],
+                    max_bytes,
+                ),
                 format!(
                     "author `{}` never appears in the archive, but `{}` wrote {} message{} there: did you mean to add alias '{}' for {}? (add {fix})",
                     hint.author_display,

@@ -19,7 +19,7 @@ pub fn run(
     command: DigestCommand,
     now: DateTime<FixedOffset>,
 ) -> ExitCode {
-    let site = match load_site(config_path) {
+    let site = match load_site(config_path, now) {
         Ok(site) => site,
         Err(code) => return code,
     };
