@@ -54,6 +54,15 @@ const PERSON_KEYS: &[&str] = &[
     "bio_short",
 ];
 
+/// Authors a book may name. Real books name one to five; matching chat names
+/// to authors costs authors × names, so a machine-written list of thousands
+/// would stall `check` and `build`.
+pub const MAX_AUTHORS: usize = 20;
+
+/// Aliases a person or a book may give, for the same reason; more are
+/// ignored with a warning.
+pub const MAX_ALIASES: usize = 20;
+
 /// Problems reported per file. A machine-written file can have a problem on
 /// every line; past this many the rest are counted, not listed (and not
 /// located, which costs a scan of the file each).
@@ -436,29 +445,43 @@ fn add_person(loaded: &mut Loaded, person: Person, text: &str) {
 }
 
 /// Windows of two books that overlap are usually a wrong date; warn on the
-/// later one, where the fix usually is.
+/// later one, where the fix usually is: once per book, naming the first
+/// book it overlaps (a thousand copies of one template would otherwise give
+/// half a million warnings, each locating its line in a file).
 fn warn_overlaps(loaded: &mut Loaded, max_bytes: u64) {
     let books = &loaded.catalog.books;
+    // Index of a later book → (the first earlier book it overlaps, how many).
+    let mut found: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for (i, a) in books.iter().enumerate() {
-        for b in books[i + 1..]
+        for (j, b) in books
             .iter()
-            .take_while(|b| b.window.start < a.window.end)
+            .enumerate()
+            .skip(i + 1)
+            .take_while(|(_, b)| b.window.start < a.window.end)
         {
             if a.window.overlaps(&b.window) {
-                loaded.problems.push(Problem::warning(
-                    &b.path,
-                    locate_in_file(&b.path, &[Seg::Key("start")], max_bytes),
-                    format!(
-                        "window {} – {} overlaps `{}` ({} – {})",
-                        b.window.start.format("%Y-%m-%d %H:%M"),
-                        b.window.end.format("%Y-%m-%d %H:%M"),
-                        a.slug,
-                        a.window.start.format("%Y-%m-%d %H:%M"),
-                        a.window.end.format("%Y-%m-%d %H:%M"),
-                    ),
-                ));
+                found.entry(j).or_insert((i, 0)).1 += 1;
             }
         }
+    }
+    for (j, (i, count)) in found {
+        let (a, b) = (&books[i], &books[j]);
+        let others = match count - 1 {
+            0 => String::new(),
+            n => format!(" and {n} other book{}", diag::plural(n)),
+        };
+        loaded.problems.push(Problem::warning(
+            &b.path,
+            locate_in_file(&b.path, &[Seg::Key("start")], max_bytes),
+            format!(
+                "window {} – {} overlaps `{}` ({} – {}){others}",
+                b.window.start.format("%Y-%m-%d %H:%M"),
+                b.window.end.format("%Y-%m-%d %H:%M"),
+                a.slug,
+                a.window.start.format("%Y-%m-%d %H:%M"),
+                a.window.end.format("%Y-%m-%d %H:%M"),
+            ),
+        ));
     }
 }
 
@@ -524,11 +547,23 @@ fn front_matter(text: &str) -> Result<FrontMatter<'_>, ((usize, usize), String)>
 fn parse_yaml<'t>(path: &Path, text: &'t str) -> Result<(FrontMatter<'t>, Mapping), Problem> {
     let fm = front_matter(text).map_err(|(pos, msg)| Problem::error(path, pos, msg))?;
     let value: Value = yaml::parse(fm.yaml).map_err(|e| {
-        let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let mut message = crate::config::strip_location(&e);
+        // Reader errors (a control character, say) carry a byte offset
+        // instead of a line: turn it into one.
+        let at_offset = message.rfind(" at position ").and_then(|i| {
+            let offset: usize = message[i + " at position ".len()..].parse().ok()?;
+            let pos = position_of(fm.yaml, offset);
+            message.truncate(i);
+            Some(pos)
+        });
+        // Their location, if any, is the start of the document.
+        let (line, col) = at_offset
+            .or_else(|| e.location().map(|l| (l.line(), l.column())))
+            .unwrap_or((1, 1));
         Problem::error(
             path,
             (line + fm.first_line - 1, col),
-            format!("invalid YAML: {}", crate::config::strip_location(&e)),
+            format!("invalid YAML: {message}"),
         )
     })?;
     match value {
@@ -540,6 +575,18 @@ fn parse_yaml<'t>(path: &Path, text: &'t str) -> Result<(FrontMatter<'t>, Mappin
             "front matter must be a mapping of `key: value` lines",
         )),
     }
+}
+
+/// The 1-based line and column (in characters) of a byte offset in `text`.
+fn position_of(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 /// A scalar as text: YAML reads `title: 1984` as a number, which is still a
@@ -690,7 +737,17 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
         .to_string();
     let slug = r.optional_text(&map, "short").unwrap_or(stem);
     let name = r.required_text(&map, "title");
-    let aliases = string_list(&mut r, &map, "aliases");
+    let mut aliases = string_list(&mut r, &map, "aliases");
+    if aliases.len() > MAX_ALIASES {
+        r.warning(
+            &[Seg::Key("aliases")],
+            format!(
+                "`aliases` has {} entries; only the first {MAX_ALIASES} are used",
+                aliases.len()
+            ),
+        );
+        aliases.truncate(MAX_ALIASES);
+    }
     let handles = ["github", "twitter"]
         .iter()
         .filter_map(|k| map.get(*k).and_then(scalar_text))
@@ -913,7 +970,20 @@ pub fn parse_local_time(
             d.and_hms_opt(0, 0, 0)
         }
     })
-    .ok_or(BadTime::Unreadable)?;
+    .ok_or_else(|| {
+        // chrono reads at most four digits of an unsigned year: `10000-01-01`
+        // is a date, only one bookweek cannot use.
+        let year = s
+            .trim_start_matches(['+', '-'])
+            .split('-')
+            .next()
+            .unwrap_or("");
+        if year.len() > 4 && year.bytes().all(|b| b.is_ascii_digit()) {
+            BadTime::OutOfRange
+        } else {
+            BadTime::Unreadable
+        }
+    })?;
     // Refused before any time zone arithmetic, which has edges near
     // chrono's own limits (about year ±262,000).
     if !YEARS.contains(&naive.year()) {
@@ -969,6 +1039,16 @@ fn is_plain_name(s: &str) -> bool {
 
 fn authors(r: &mut Report, map: &Mapping, people: &BTreeMap<String, Person>) -> Vec<Author> {
     let entries = string_list(r, map, "authors");
+    if entries.len() > MAX_AUTHORS {
+        r.error(
+            &[Seg::Key("authors")],
+            format!(
+                "`authors` lists {} entries; a book may name at most {MAX_AUTHORS}",
+                entries.len()
+            ),
+        );
+        return Vec::new();
+    }
     if entries.is_empty() {
         r.warning(
             &[Seg::Key("authors")],
@@ -1092,14 +1172,22 @@ fn book_aliases(r: &mut Report, map: &Mapping, authors: &[Author]) -> Vec<(Strin
             return Vec::new();
         }
     };
+    if entries.len() > MAX_ALIASES {
+        r.warning(
+            &[Seg::Key("aliases")],
+            format!(
+                "`aliases` has {} entries; only the first {MAX_ALIASES} are used",
+                entries.len()
+            ),
+        );
+    }
     let mut out = Vec::new();
-    // A set, not a scan per entry: a machine-written file may have
-    // thousands of both.
+    // A set, not a scan per entry.
     let names: BTreeSet<&str> = authors
         .iter()
         .flat_map(|a| a.slug.iter().map(String::as_str).chain([a.name.as_str()]))
         .collect();
-    for (k, v) in entries {
+    for (k, v) in entries.iter().take(MAX_ALIASES) {
         let (Some(name), Some(author)) = (scalar_text(k), scalar_text(v)) else {
             r.warning(
                 &[Seg::Key("aliases")],
@@ -1293,6 +1381,175 @@ mod tests {
             "{p:?}"
         );
         assert!(p[0].contains("did you mean `niallmurphy`?"), "{p:?}");
+    }
+
+    #[test]
+    fn a_control_character_is_an_error_at_its_line() {
+        let (b, p) = book(&GOOD.replace("end: 2022", "end: \u{1}2022"));
+        assert!(b.is_none());
+        assert_eq!(
+            p,
+            ["b.md:5:6: error: invalid YAML: control characters are not allowed"]
+        );
+    }
+
+    #[test]
+    fn dates_outside_years_1_to_9999_are_errors_at_their_line() {
+        for (date, msg) in [
+            ("-0001-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("0000-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("10000-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("+262143-12-31 23:59:59", "outside the years 1 to 9999"),
+            ("0001-01-01T00:00:00+23:59", "outside the years 1 to 9999"),
+            ("2022-02-30 00:00:00", "is not a date and time"),
+            ("2022-12-05 24:00:00", "is not a date and time"),
+            ("2022-12-32", "is not a date and time"),
+        ] {
+            let (b, p) = book(&GOOD.replace("2022-12-05 00:00:00", date));
+            assert!(b.is_none(), "{date}");
+            assert_eq!(p.len(), 1, "{date}: {p:?}");
+            assert!(
+                p[0].starts_with("b.md:4:1: error: `start` ") && p[0].contains(msg),
+                "{date}: {p:?}"
+            );
+        }
+        let (b, _) = book(&GOOD.replace("2022-12-09 23:59:59", "9999-12-31 23:59:59"));
+        assert!(b.is_some());
+    }
+
+    #[test]
+    fn a_skipped_day_moves_to_the_next_one() {
+        // Samoa skipped 30 December 2011 (from UTC-10 to UTC+14).
+        let (t, note) =
+            parse_local_time("2011-12-30 12:00:00", chrono_tz::Pacific::Apia, false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2011-12-31T12:00:00+14:00");
+        assert!(note.unwrap().ends_with("using 2011-12-31 12:00:00"));
+        // An ambiguous hour (clocks go back) is its first occurrence.
+        let (t, note) = parse_local_time("2022-10-30 02:30:00", Berlin, false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2022-10-30T02:30:00+02:00");
+        assert!(note.is_none());
+    }
+
+    #[test]
+    fn problems_past_the_limit_are_counted_not_listed() {
+        let links: String = (0..500)
+            .map(|i| format!("- text: L{i}\n  link: ftp://x/{i}\n"))
+            .collect();
+        let (b, p) = book(&GOOD.replace("- text: A\n  link: https://a.org/\n", &links));
+        assert!(b.is_some(), "warnings only");
+        assert_eq!(p.len(), MAX_PROBLEMS_PER_FILE + 1);
+        assert!(
+            p.last().unwrap().ends_with(
+                "warning: 450 more problems in this file (0 errors, 450 warnings) not shown; fix the ones above first"
+            ),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn too_many_authors_is_an_error() {
+        let names: Vec<String> = (0..=MAX_AUTHORS).map(|i| format!("Author {i}")).collect();
+        let (b, p) = book(&GOOD.replace(
+            "[niallmurphy, Sara Robinson]",
+            &format!("[{}]", names.join(", ")),
+        ));
+        assert!(b.is_none());
+        assert_eq!(
+            p,
+            ["b.md:3:1: error: `authors` lists 21 entries; a book may name at most 20"]
+        );
+    }
+
+    /// A store in memory that counts what it is asked to write.
+    #[derive(Default)]
+    struct MemoryStore {
+        kept: BTreeMap<String, Version>,
+        written: usize,
+        forgotten: usize,
+    }
+
+    impl Store for MemoryStore {
+        fn location(&self) -> &Path {
+            Path::new("state.db")
+        }
+        fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError> {
+            Ok(self
+                .kept
+                .iter()
+                .map(|(k, v)| (k.clone(), (v.hash.clone(), v.read_at.clone())))
+                .collect())
+        }
+        fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError> {
+            Ok(self.kept.get(key).cloned())
+        }
+        fn save(&mut self, changed: &[Version], gone: &[String]) -> Result<(), StoreError> {
+            self.written += changed.len();
+            self.forgotten += gone.len();
+            for v in changed {
+                self.kept.insert(v.key.clone(), v.clone());
+            }
+            for k in gone {
+                self.kept.remove(k);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_broken_edit_keeps_the_last_good_version_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let books = dir.path().join("books");
+        std::fs::create_dir_all(&books).unwrap();
+        let good = GOOD.replace("niallmurphy, ", "");
+        std::fs::write(books.join("a.md"), &good).unwrap();
+        std::fs::write(books.join("b.md"), good.replace("title: T", "title: B")).unwrap();
+        let config = crate::config::parse(
+            Path::new("c.yaml"),
+            &format!("paths:\n  content: {}\n", dir.path().display()),
+        )
+        .config;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
+        let mut store = MemoryStore::default();
+        // Each run starts with an empty cache, as `build` and `once` do.
+        let run = |store: &mut MemoryStore, now: &str| {
+            load_cached(&config, &mut Cache::default(), Some(store), at(now)).unwrap()
+        };
+        let first = run(&mut store, "2026-01-01T00:00:00Z");
+        assert_eq!((first.catalog.books.len(), store.written), (2, 2));
+        // Nothing changed: nothing is written.
+        run(&mut store, "2026-01-02T00:00:00Z");
+        assert_eq!(store.written, 2);
+        // A broken edit: the last good version is published and said so.
+        std::fs::write(
+            books.join("a.md"),
+            good.replace("2022-12-05 00:00:00", "2022-12-32"),
+        )
+        .unwrap();
+        let broken = run(&mut store, "2026-01-03T00:00:00Z");
+        assert_eq!(broken.catalog.books.len(), 2);
+        assert_eq!(broken.kept, [books.join("a.md")]);
+        assert_eq!(broken.left_out(), 0);
+        let line = broken
+            .problems
+            .iter()
+            .find(|p| p.is_error())
+            .unwrap()
+            .to_string();
+        assert!(
+            line.ends_with(
+                "; the last good version (read 2026-01-01T00:00:00Z) is still published"
+            ),
+            "{line}"
+        );
+        assert_eq!(store.written, 2);
+        // Without a store (`check`), the book is left out.
+        let checked = load_with(&config).unwrap();
+        assert_eq!((checked.catalog.books.len(), checked.left_out()), (1, 1));
+        // A deleted file takes its book and its kept version with it.
+        std::fs::remove_file(books.join("a.md")).unwrap();
+        let gone = run(&mut store, "2026-01-04T00:00:00Z");
+        assert_eq!(gone.catalog.books.len(), 1);
+        assert_eq!((store.kept.len(), store.forgotten), (1, 1));
     }
 
     #[test]

@@ -620,3 +620,97 @@ impl Rendered {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Window;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Berlin;
+    use std::path::Path;
+
+    fn book(slug: &str, start: DateTime<Tz>, end: DateTime<Tz>) -> Book {
+        Book {
+            slug: slug.into(),
+            path: format!("content/books/{slug}.md").into(),
+            title: slug.into(),
+            description: None,
+            authors: vec![],
+            // Built by hand, not through `Window::new`: what a bug elsewhere
+            // could hand over.
+            window: Window { start, end },
+            cover: None,
+            links: vec![],
+            archive: vec![crate::model::Thread {
+                post: crate::model::Message {
+                    name: "Reader".into(),
+                    text: "Why?".into(),
+                },
+                replies: vec![],
+            }],
+            body: String::new(),
+            aliases: vec![],
+            pin: vec![],
+            hide: vec![],
+        }
+    }
+
+    #[test]
+    fn an_item_no_feed_can_date_is_left_out_and_the_rest_published() {
+        let config = crate::config::parse(Path::new("c.yaml"), "").config;
+        let (templates, problems) = Templates::load(Path::new("no-such-folder"));
+        assert!(problems.is_empty());
+        let at = |y, m, d| Berlin.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap();
+        let min = DateTime::<Utc>::MIN_UTC.with_timezone(&Berlin);
+        let catalog = Catalog {
+            books: vec![
+                book("edge", min, at(-1, 1, 1)),
+                book("zero", at(0, 1, 1), at(0, 1, 5)),
+                book("good", at(2022, 12, 5), at(2022, 12, 9)),
+            ],
+            people: Default::default(),
+        };
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let (items, rendered) = render_all(&catalog, &config, &templates, now).unwrap();
+        let slugs: Vec<&str> = items.iter().map(|i| i.slug.as_str()).collect();
+        assert_eq!(slugs, ["good", "good"]);
+        assert_eq!(rendered.left_out.len(), 4, "{:?}", rendered.left_out);
+        assert!(
+            rendered.left_out[0].to_string().starts_with(
+                "content/books/zero.md:1:1: error: the recap date 0000-01-05T00:00:00+00:53"
+            ),
+            "{}",
+            rendered.left_out[0]
+        );
+        assert!(
+            rendered
+                .rss
+                .contains("<pubDate>Mon, 5 Dec 2022 00:00:00 +0100</pubDate>")
+        );
+    }
+
+    #[test]
+    fn dates_in_local_mean_time_are_written_in_utc() {
+        // Berlin kept local mean time (+00:53:28) until 1893: no RFC 2822 or
+        // RFC 3339 offset can say it, so the instant is written in UTC.
+        let d = Berlin.with_ymd_and_hms(1850, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(rfc2822(d).unwrap(), "Mon, 31 Dec 1849 23:06:32 +0000");
+        assert_eq!(
+            rfc3339(d).unwrap().to_rfc3339(),
+            "1849-12-31T23:06:32+00:00"
+        );
+        let d = Berlin.with_ymd_and_hms(2022, 12, 5, 0, 0, 0).unwrap();
+        assert_eq!(rfc2822(d).unwrap(), "Mon, 5 Dec 2022 00:00:00 +0100");
+    }
+
+    #[test]
+    fn unwritable_years_are_errors_not_panics() {
+        for year in [-1, 0, 10000] {
+            let d = Berlin.with_ymd_and_hms(year, 6, 1, 0, 0, 0).unwrap();
+            assert!(rfc2822(d).is_err(), "{year}");
+            assert!(rfc3339(d).is_err(), "{year}");
+        }
+        let max = DateTime::<Utc>::MAX_UTC.with_timezone(&Berlin);
+        assert!(rfc2822(max).is_err());
+    }
+}
