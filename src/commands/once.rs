@@ -153,10 +153,12 @@ fn work(
             parts.push(format!("{} books left out", s.content.left_out()));
         }
         if !s.content.kept.is_empty() {
-            parts.push(format!(
-                "{} broken books kept at their last good version",
-                s.content.kept.len()
-            ));
+            let n = s.content.kept.len();
+            parts.push(if n == 1 {
+                "1 broken book kept at its last good version".to_string()
+            } else {
+                format!("{n} broken books kept at their last good version")
+            });
         }
         super::print_problems(&rendered.left_out, true);
         if !s.content.rejected.is_empty() || !rendered.left_out.is_empty() {

@@ -449,7 +449,8 @@ fn mutated_sites_never_panic_or_hang_the_binary() {
         ));
         copy_dir(&fixture("fuzz/people"), &site.path().join("content/people"));
         for (path, bytes) in &books {
-            let mutated = if rng.below(3) == 0 {
+            // Half the books are left alone, so that some sites are all good.
+            let mutated = if rng.below(2) == 0 {
                 bytes.clone()
             } else {
                 mutate(&mut rng, bytes)

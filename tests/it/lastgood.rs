@@ -181,9 +181,8 @@ fn once_keeps_it_too_and_a_restarted_daemon_publishes_the_same_feeds() {
     let run = site.run(&["once", "--now", "2026-01-02T00:00:00Z"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stdout.starts_with(
-            "feeds unchanged (4 items); 1 broken books kept at their last good version;"
-        ),
+        run.stdout
+            .starts_with("feeds unchanged (4 items); 1 broken book kept at its last good version;"),
         "{}",
         run.stdout
     );
