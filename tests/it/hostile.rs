@@ -285,3 +285,18 @@ fn the_default_limit_is_4_mib() {
         run.stdout
     );
 }
+
+#[test]
+fn a_lookback_beyond_the_calendar_means_everything_not_a_panic() {
+    let site = Site::empty("digest:\n  lookback: 100000000years\n");
+    site.write("content/books/good.md", GOOD);
+    for args in [&["digest", "send", "--dry-run"][..], &["once"][..]] {
+        let args: Vec<&str> = ["--now", "2022-12-12T09:00:00+01:00"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
+        let (code, out, err) = run_with_timeout(site.path(), &args, LIMIT);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+}
