@@ -1,7 +1,10 @@
 //! Reading `content/` into a [`Catalog`]: front matter split and YAML parse (the
 //! only place that names the YAML crate for content), with every problem
 //! reported per file with its line and column. One broken file never stops
-//! the others: it is reported and left out.
+//! the others: it is reported and left out, or, when an edit broke a book
+//! that was good before, its last good version (remembered by a [`Store`]) is
+//! published instead. Limits (file size, authors, aliases, problems per
+//! file, YAML expansion) keep any one file from stalling a run.
 
 mod files;
 mod yaml;
