@@ -63,7 +63,7 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, Problem> {
     let meta = std::fs::metadata(path).map_err(cannot)?;
     if !meta.is_file() {
         return Err(error(
-            "is not a regular file (a device, socket or pipe); it is not read".into(),
+            "not a regular file but a device, socket or pipe; it is not read".into(),
         ));
     }
     if meta.len() > max_bytes {

@@ -300,3 +300,25 @@ fn a_lookback_beyond_the_calendar_means_everything_not_a_panic() {
         assert_eq!(code, 0, "{args:?}: {out}{err}");
     }
 }
+
+#[test]
+fn a_pipe_named_like_a_book_is_an_error_not_a_hang() {
+    let site = Site::empty("");
+    site.write("content/books/good.md", GOOD);
+    let fifo = site.path().join("content/books/pipe.md");
+    crate::support::assert_succeeds(Command::new("mkfifo").arg(&fifo));
+    let (code, out, err) = run_with_timeout(site.path(), &["check"], LIMIT);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "content/books/pipe.md:1:1: error: not a regular file but a device, socket or pipe; it is not read"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = run_with_timeout(
+        site.path(),
+        &["once", "--now", "2026-01-01T00:00:00Z"],
+        LIMIT,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+}
