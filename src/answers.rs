@@ -173,24 +173,29 @@ impl Resolver {
                 seen[i] = true;
             }
         }
+        // Names no author writes as, matched once (not once per author:
+        // that was quadratic in the authors of a machine-written book).
+        let unmatched: Vec<(&str, usize, Vec<String>)> = counts
+            .iter()
+            .filter(|(name, _)| self.author_of(name).is_none())
+            .map(|(name, n)| (*name, *n, name_tokens(name)))
+            .collect();
         let mut hints = Vec::new();
         for (i, a) in self.authors.iter().enumerate() {
             if seen[i] {
                 continue;
             }
             let own: Vec<&String> = a.names[0].iter().filter(|t| t.len() > 2).collect();
-            let close = counts
+            let close = unmatched
                 .iter()
-                .filter(|(name, _)| self.author_of(name).is_none())
-                .filter(|(name, _)| {
-                    let tokens = name_tokens(name);
+                .filter(|(_, _, tokens)| {
                     let shares = tokens.iter().any(|t| own.contains(&t));
                     let similar =
                         strsim::jaro_winkler(&tokens.join(" "), &a.names[0].join(" ")) > 0.9;
                     shares || similar
                 })
-                .max_by_key(|(_, n)| **n);
-            if let Some((name, n)) = close {
+                .max_by_key(|(_, n, _)| *n);
+            if let Some((name, n, _)) = close {
                 hints.push(Hint {
                     author: i,
                     author_display: a.slug.clone().unwrap_or_else(|| a.display.clone()),

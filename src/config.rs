@@ -31,6 +31,26 @@ pub struct Settings {
     pub mail: Mail,
     pub server: Server,
     pub archive: Archive,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Content {
+    /// The largest book or people file bookweek reads (`4 MiB`, `500 KB`,
+    /// or bytes); a larger one is an error and is not read.
+    pub max_file_size: String,
+}
+
+/// `content.max_file_size` by default: fifty times the largest real book.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 20;
+
+impl Default for Content {
+    fn default() -> Self {
+        Self {
+            max_file_size: "4 MiB".into(),
+        }
+    }
 }
 
 /// Where a book's `archive:` comes from: a Slack workspace export
@@ -279,6 +299,8 @@ pub struct Config {
     pub secret: Option<Vec<u8>>,
     /// The `archive:` settings, checked.
     pub archive: ArchiveRules,
+    /// `content.max_file_size` in bytes.
+    pub max_file_size: u64,
 }
 
 /// The `archive:` settings checked into what the Slack import and fetch use.
@@ -938,6 +960,21 @@ fn validate(
     }
 
     let archive = archive_rules(path, text, &mut settings.archive, problems);
+    let max_file_size = match parse_size(&settings.content.max_file_size) {
+        Some(n) if n > 0 => n,
+        _ => {
+            problems.push(Problem::error(
+                path,
+                pos("content", "max_file_size"),
+                format!(
+                    "`content.max_file_size` must be a size like `4 MiB`, `500 KB` or a number of bytes, not `{}`",
+                    settings.content.max_file_size
+                ),
+            ));
+            settings.content.max_file_size = defaults.content.max_file_size.clone();
+            DEFAULT_MAX_FILE_SIZE
+        }
+    };
 
     Config {
         settings,
@@ -953,6 +990,7 @@ fn validate(
         from,
         secret,
         archive,
+        max_file_size,
     }
 }
 
@@ -1067,6 +1105,29 @@ fn archive_rules(
         skip,
         slack,
     }
+}
+
+/// A size in bytes: `4194304`, `4 MiB`, `4MiB`, `500 KB`, `80 kB`, `1 GiB`.
+/// KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024; units ignore case.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "kb" | "k" => 1000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    let bytes = (number * scale as f64).round();
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 /// Parses a cron expression exactly as tokio-cron-scheduler does (seconds
@@ -1399,6 +1460,33 @@ mod tests {
     fn the_slack_token_never_shows_in_debug_output() {
         let token = SlackToken("xoxb-secret".into());
         assert_eq!(format!("{token:?}"), "SlackToken(…)");
+    }
+
+    #[test]
+    fn reads_sizes_with_units() {
+        assert_eq!(parse_size("4 MiB"), Some(4 << 20));
+        assert_eq!(parse_size("4MiB"), Some(4 << 20));
+        assert_eq!(parse_size("500 KB"), Some(500_000));
+        assert_eq!(parse_size("1.5 kib"), Some(1536));
+        assert_eq!(parse_size("80000"), Some(80_000));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("4 parsecs"), None);
+        assert_eq!(p("").config.max_file_size, DEFAULT_MAX_FILE_SIZE);
+        assert_eq!(
+            parse_size(&Content::default().max_file_size),
+            Some(DEFAULT_MAX_FILE_SIZE)
+        );
+        let l = p("content:\n  max_file_size: big\n");
+        assert_eq!(
+            l.problems[0].to_string(),
+            "bookweek.yaml:2:3: error: `content.max_file_size` must be a size like `4 MiB`, `500 KB` or a number of bytes, not `big`"
+        );
+        assert_eq!(
+            p("content:\n  max_file_size: 100000\n")
+                .config
+                .max_file_size,
+            100_000
+        );
     }
 
     #[test]

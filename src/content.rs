@@ -1,18 +1,31 @@
 //! Reading `content/` into a [`Catalog`]: front matter split and YAML parse (the
 //! only place that names the YAML crate for content), with every problem
 //! reported per file with its line and column. One broken file never stops
-//! the others: it is reported and left out.
+//! the others: it is reported and left out, or, when an edit broke a book
+//! that was good before, its last good version (remembered by a [`Store`]) is
+//! published instead. Limits (file size, authors, aliases, problems per
+//! file, YAML expansion) keep any one file from stalling a run.
 
-use std::collections::BTreeMap;
+mod files;
+mod yaml;
+
+pub use files::{decode_text, human_size, is_content_name, markdown_files, read_text};
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
+    SecondsFormat, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use serde_yaml::{Mapping, Value};
 
-use crate::config::is_http_url;
+use crate::config::{Config, is_http_url};
 use crate::diag::{self, Problem, did_you_mean};
-use crate::model::{Author, Book, Catalog, Link, Message, Person, Thread, Window};
+use crate::model::{
+    Author, Book, Catalog, Link, Message, Person, Thread, Window, WindowError, YEARS, representable,
+};
 use crate::yamlpos::{Seg, locate};
 
 /// Front matter keys a book may have.
@@ -44,6 +57,20 @@ const PERSON_KEYS: &[&str] = &[
     "bio_short",
 ];
 
+/// Authors a book may name. Real books name one to five; matching chat names
+/// to authors costs authors × names, so a machine-written list of thousands
+/// would stall `check` and `build`.
+pub const MAX_AUTHORS: usize = 20;
+
+/// Aliases a person or a book may give, for the same reason; more are
+/// ignored with a warning.
+pub const MAX_ALIASES: usize = 20;
+
+/// Problems reported per file. A machine-written file can have a problem on
+/// every line; past this many the rest are counted, not listed (and not
+/// located, which costs a scan of the file each).
+pub const MAX_PROBLEMS_PER_FILE: usize = 50;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
     #[error("cannot read content folder {path}: {source}")]
@@ -54,18 +81,85 @@ pub enum ContentError {
 }
 
 /// The catalog of good books and people, every problem found, and the book
-/// files left out because of errors.
+/// files with errors.
 #[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub catalog: Catalog,
     pub problems: Vec<Problem>,
+    /// Book files with errors: left out, or published at their last good
+    /// version when one is known (those are also in `kept`).
     pub rejected: Vec<PathBuf>,
+    /// Book files with errors whose last good version is published instead.
+    pub kept: Vec<PathBuf>,
     pub files: usize,
 }
 
-/// Loads `dir/people/*.md` and `dir/books/*.md`.
+impl Loaded {
+    /// Book files with errors and no good version to fall back on.
+    pub fn left_out(&self) -> usize {
+        self.rejected.len() - self.kept.len()
+    }
+}
+
+/// Loads `dir/people/*.md` and `dir/books/*.md` with the built-in file size
+/// limit, remembering nothing between runs.
 pub fn load(dir: &Path, tz: Tz) -> Result<Loaded, ContentError> {
-    load_cached(dir, tz, &mut Cache::default())
+    let source = Source {
+        dir,
+        tz,
+        max_bytes: crate::config::DEFAULT_MAX_FILE_SIZE,
+    };
+    load_from(&source, &mut Cache::default(), None, epoch())
+}
+
+/// Loads the config's content folder with its time zone and limits,
+/// remembering nothing between runs (`check`, `answers`).
+pub fn load_with(config: &Config) -> Result<Loaded, ContentError> {
+    load_cached(config, &mut Cache::default(), None, epoch())
+}
+
+/// A time for loads that keep nothing: no version read then is ever shown.
+fn epoch() -> DateTime<FixedOffset> {
+    DateTime::<Utc>::UNIX_EPOCH.fixed_offset()
+}
+
+/// Where content is read from and how.
+struct Source<'a> {
+    dir: &'a Path,
+    tz: Tz,
+    max_bytes: u64,
+}
+
+/// A version of a book file that parsed without errors, as kept between
+/// runs: the text (parsing it again gives the book back), its SHA-256 and
+/// when bookweek first read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The file's path inside the content folder: `books/x.md`.
+    pub key: String,
+    pub text: String,
+    pub hash: String,
+    /// RFC 3339, UTC.
+    pub read_at: String,
+}
+
+/// Error of a [`Store`]: shown as a warning, never stops a load.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the last good version of every book is kept between runs (the state
+/// database), so that `build` and `once` publish it while an edit has broken
+/// the file, as the daemon does. The loader asks and hands over changes; it
+/// never decides how they are stored.
+pub trait Store {
+    /// Where the store is, for messages.
+    fn location(&self) -> &Path;
+    /// The key, hash and read time of every kept version.
+    fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError>;
+    /// One kept version.
+    fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError>;
+    /// Keeps `changed` (new or edited good versions) and forgets `gone`
+    /// (files that no longer exist), together.
+    fn save(&mut self, changed: &[Version], gone: &[String]) -> Result<(), StoreError>;
 }
 
 /// What a long-running process remembers between loads: each file's size and
@@ -86,34 +180,82 @@ struct CachedBook {
     /// Whether the current version of the file has errors.
     broken: bool,
     /// The last version that parsed without errors.
-    last_good: Option<Book>,
+    last_good: Option<Good>,
 }
 
-fn stamp(path: &Path) -> (u64, Option<std::time::SystemTime>) {
-    std::fs::metadata(path).map_or((u64::MAX, None), |m| (m.len(), m.modified().ok()))
+#[derive(Debug, Clone)]
+struct Good {
+    book: Book,
+    /// When this version was first read (RFC 3339, UTC).
+    read_at: String,
 }
 
-/// Like [`load`], reusing what `cache` knows about unchanged files.
-pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, ContentError> {
+/// The key of a book in a [`Store`]: its path inside the content folder, so
+/// the same state works whichever folder bookweek runs from.
+fn store_key(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Like [`load`], reusing what `cache` knows about unchanged files, and
+/// with `store` (when given) keeping the last good version of every book
+/// across runs. `now` is when good versions are read.
+pub fn load_cached(
+    config: &Config,
+    cache: &mut Cache,
+    store: Option<&mut dyn Store>,
+    now: DateTime<FixedOffset>,
+) -> Result<Loaded, ContentError> {
+    let source = Source {
+        dir: &config.settings.paths.content,
+        tz: config.timezone,
+        max_bytes: config.max_file_size,
+    };
+    load_from(&source, cache, store, now)
+}
+
+fn load_from(
+    source: &Source,
+    cache: &mut Cache,
+    mut store: Option<&mut dyn Store>,
+    now: DateTime<FixedOffset>,
+) -> Result<Loaded, ContentError> {
+    let Source { dir, tz, max_bytes } = *source;
+    let read_at = now
+        .with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut loaded = Loaded::default();
     cache.reread = 0;
     let people_files = markdown_files(&dir.join("people"))?;
     let people_stamps: Vec<_> = people_files
         .iter()
         .map(|p| {
-            let (len, mtime) = stamp(p);
+            let (len, mtime) = files::stamp(p);
             (p.clone(), len, mtime)
         })
         .collect();
     // Books resolve their authors against the people: when a people file
     // changes, every book is read again.
     if people_stamps != cache.people {
-        cache.books.clear();
+        for cached in cache.books.values_mut() {
+            cached.stamp = (u64::MAX, None);
+        }
         cache.people = people_stamps;
     }
     for path in people_files {
         loaded.files += 1;
-        match read_text(&path) {
+        match read_text(&path, max_bytes) {
             Ok(text) => match parse_person(&path, &text) {
                 Ok((person, problems)) => {
                     loaded.problems.extend(problems);
@@ -126,27 +268,111 @@ pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, Cont
     }
     let book_files = markdown_files(&dir.join("books"))?;
     cache.books.retain(|p, _| book_files.contains(p));
+    let mut kept = match store
+        .as_deref_mut()
+        .map(|s| (s.hashes(), s.location().to_path_buf()))
+    {
+        Some((Ok(hashes), _)) => Some(hashes),
+        Some((Err(e), at)) => {
+            loaded.problems.push(store_problem(&at, "read", &e));
+            store = None;
+            None
+        }
+        None => None,
+    };
+    let mut changed: Vec<Version> = Vec::new();
     for path in &book_files {
         loaded.files += 1;
-        let now_stamp = stamp(path);
+        let now_stamp = files::stamp(path);
         let fresh = cache.books.get(path).is_some_and(|c| c.stamp == now_stamp);
-        if !fresh {
-            cache.reread += 1;
-            let (book, problems) = match read_text(path) {
-                Ok(text) => parse_book(path, &text, &loaded.catalog.people, tz),
-                Err(p) => (None, vec![p]),
-            };
-            let previous = cache.books.remove(path).and_then(|c| c.last_good);
-            let broken = book.is_none();
-            cache.books.insert(
-                path.clone(),
-                CachedBook {
-                    stamp: now_stamp,
-                    problems,
-                    broken,
-                    last_good: book.or(previous),
-                },
-            );
+        if fresh {
+            continue;
+        }
+        cache.reread += 1;
+        let key = store_key(dir, path);
+        let (book, mut problems, text) = match read_text(path, max_bytes) {
+            Ok(text) => {
+                let (book, problems) = parse_book(path, &text, &loaded.catalog.people, tz);
+                (book, problems, Some(text))
+            }
+            Err(p) => (None, vec![p], None),
+        };
+        let previous = cache.books.remove(path).and_then(|c| c.last_good);
+        let (broken, last_good) = match (book, text) {
+            (Some(book), Some(text)) => {
+                let hash = sha256_hex(&text);
+                let known = kept.as_ref().and_then(|k| k.get(&key));
+                let read_at = match known {
+                    Some((h, at)) if *h == hash => at.clone(),
+                    _ => {
+                        if kept.is_some() {
+                            changed.push(Version {
+                                key,
+                                text,
+                                hash,
+                                read_at: read_at.clone(),
+                            });
+                        }
+                        read_at.clone()
+                    }
+                };
+                (false, Some(Good { book, read_at }))
+            }
+            _ => {
+                let good = previous.or_else(|| {
+                    let store = store.as_deref_mut()?;
+                    kept.as_ref()?.get(&key)?;
+                    match store.version(&key) {
+                        Ok(Some(v)) => {
+                            let (book, _) = parse_book(path, &v.text, &loaded.catalog.people, tz);
+                            book.map(|book| Good {
+                                book,
+                                read_at: v.read_at,
+                            })
+                        }
+                        Ok(None) => None,
+                        Err(e) => {
+                            loaded
+                                .problems
+                                .push(store_problem(store.location(), "read", &e));
+                            None
+                        }
+                    }
+                });
+                if let Some(good) = &good {
+                    for p in problems.iter_mut().filter(|p| p.is_error()) {
+                        p.message.push_str(&format!(
+                            "; the last good version (read {}) is still published",
+                            good.read_at
+                        ));
+                    }
+                }
+                (true, good)
+            }
+        };
+        cache.books.insert(
+            path.clone(),
+            CachedBook {
+                stamp: now_stamp,
+                problems,
+                broken,
+                last_good,
+            },
+        );
+    }
+    if let (Some(store), Some(hashes)) = (store, kept.take()) {
+        // A deleted file takes its book with it.
+        let present: BTreeSet<String> = book_files.iter().map(|p| store_key(dir, p)).collect();
+        let gone: Vec<String> = hashes
+            .into_keys()
+            .filter(|k| !present.contains(k))
+            .collect();
+        if (!changed.is_empty() || !gone.is_empty())
+            && let Err(e) = store.save(&changed, &gone)
+        {
+            loaded
+                .problems
+                .push(store_problem(store.location(), "write", &e));
         }
     }
     let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -155,7 +381,7 @@ pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, Cont
         if cached.broken {
             loaded.rejected.push(path.clone());
         }
-        let Some(book) = &cached.last_good else {
+        let Some(Good { book, .. }) = &cached.last_good else {
             continue;
         };
         // Slugs become URLs and ids; two that differ only in case collide on
@@ -176,6 +402,9 @@ pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, Cont
             }
         } else {
             slugs.insert(key, path.clone());
+            if cached.broken {
+                loaded.kept.push(path.clone());
+            }
             loaded.catalog.books.push(book.clone());
         }
     }
@@ -183,9 +412,19 @@ pub fn load_cached(dir: &Path, tz: Tz, cache: &mut Cache) -> Result<Loaded, Cont
         .catalog
         .books
         .sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
-    warn_overlaps(&mut loaded);
+    warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
     Ok(loaded)
+}
+
+/// A store that cannot be read or written is a warning: the run goes on
+/// with what the files say, as it did before there was a store.
+fn store_problem(at: &Path, what: &str, e: &StoreError) -> Problem {
+    Problem::warning(
+        at,
+        (1, 1),
+        format!("cannot {what} the last good versions of books: {e}"),
+    )
 }
 
 fn add_person(loaded: &mut Loaded, person: Person, text: &str) {
@@ -209,107 +448,53 @@ fn add_person(loaded: &mut Loaded, person: Person, text: &str) {
 }
 
 /// Windows of two books that overlap are usually a wrong date; warn on the
-/// later one, where the fix usually is.
-fn warn_overlaps(loaded: &mut Loaded) {
+/// later one, where the fix usually is: once per book, naming the first
+/// book it overlaps (a thousand copies of one template would otherwise give
+/// half a million warnings, each locating its line in a file).
+fn warn_overlaps(loaded: &mut Loaded, max_bytes: u64) {
     let books = &loaded.catalog.books;
+    // Index of a later book → (the first earlier book it overlaps, how many).
+    let mut found: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for (i, a) in books.iter().enumerate() {
-        for b in books[i + 1..]
+        for (j, b) in books
             .iter()
-            .take_while(|b| b.window.start < a.window.end)
+            .enumerate()
+            .skip(i + 1)
+            .take_while(|(_, b)| b.window.start < a.window.end)
         {
             if a.window.overlaps(&b.window) {
-                loaded.problems.push(Problem::warning(
-                    &b.path,
-                    start_pos(b),
-                    format!(
-                        "window {} – {} overlaps `{}` ({} – {})",
-                        b.window.start.format("%Y-%m-%d %H:%M"),
-                        b.window.end.format("%Y-%m-%d %H:%M"),
-                        a.slug,
-                        a.window.start.format("%Y-%m-%d %H:%M"),
-                        a.window.end.format("%Y-%m-%d %H:%M"),
-                    ),
-                ));
+                found.entry(j).or_insert((i, 0)).1 += 1;
             }
         }
     }
-}
-
-fn start_pos(book: &Book) -> (usize, usize) {
-    locate_in_file(&book.path, &[Seg::Key("start")])
+    for (j, (i, count)) in found {
+        let (a, b) = (&books[i], &books[j]);
+        let others = match count - 1 {
+            0 => String::new(),
+            n => format!(" and {n} other book{}", diag::plural(n)),
+        };
+        loaded.problems.push(Problem::warning(
+            &b.path,
+            locate_in_file(&b.path, &[Seg::Key("start")], max_bytes),
+            format!(
+                "window {} – {} overlaps `{}` ({} – {}){others}",
+                b.window.start.format("%Y-%m-%d %H:%M"),
+                b.window.end.format("%Y-%m-%d %H:%M"),
+                a.slug,
+                a.window.start.format("%Y-%m-%d %H:%M"),
+                a.window.end.format("%Y-%m-%d %H:%M"),
+            ),
+        ));
+    }
 }
 
 /// The file position of a front matter key, for problems found after
 /// loading (overlaps, author hints); (1, 1) when it cannot be found.
-pub fn locate_in_file(path: &Path, at: &[Seg]) -> (usize, usize) {
-    std::fs::read_to_string(path)
+pub fn locate_in_file(path: &Path, at: &[Seg], max_bytes: u64) -> (usize, usize) {
+    read_text(path, max_bytes)
         .ok()
         .and_then(|t| front_matter(&t).ok().and_then(|fm| fm.locate(at)))
         .unwrap_or((1, 1))
-}
-
-/// The `.md` files of a folder in name order, skipping templates (`_x.md`),
-/// hidden files and editors' backup and swap files.
-fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>, ContentError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        // A site may have no people files at all.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.ends_with("people") => {
-            return Ok(Vec::new());
-        }
-        Err(source) => {
-            return Err(ContentError::Folder {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| is_content_file(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// True for a content file: `*.md`, not a template (`_x.md`) or hidden file.
-pub fn is_content_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    path.extension().is_some_and(|e| e == "md")
-        && !name.starts_with('_')
-        && !name.starts_with('.')
-        && path.is_file()
-}
-
-/// Reads a file as UTF-8 text; a file in another encoding is an error at the
-/// first byte that is not UTF-8.
-pub fn read_text(path: &Path) -> Result<String, Problem> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Problem::error(path, (1, 1), format!("cannot read file: {e}")))?;
-    match String::from_utf8(bytes) {
-        Ok(mut s) => {
-            if s.starts_with('\u{feff}') {
-                s.drain(..'\u{feff}'.len_utf8());
-            }
-            Ok(s)
-        }
-        Err(e) => {
-            let bytes = e.as_bytes();
-            let valid = e.utf8_error().valid_up_to();
-            let before = String::from_utf8_lossy(&bytes[..valid]);
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            Err(Problem::error(
-                path,
-                (line, col),
-                format!(
-                    "file is not valid UTF-8 (byte 0x{:02X}); save it as UTF-8 text",
-                    bytes[valid]
-                ),
-            ))
-        }
-    }
 }
 
 /// The YAML between the `---` lines and the body after them.
@@ -364,12 +549,24 @@ fn front_matter(text: &str) -> Result<FrontMatter<'_>, ((usize, usize), String)>
 /// in the file.
 fn parse_yaml<'t>(path: &Path, text: &'t str) -> Result<(FrontMatter<'t>, Mapping), Problem> {
     let fm = front_matter(text).map_err(|(pos, msg)| Problem::error(path, pos, msg))?;
-    let value: Value = serde_yaml::from_str(fm.yaml).map_err(|e| {
-        let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let value: Value = yaml::parse(fm.yaml).map_err(|e| {
+        let mut message = crate::config::strip_location(&e);
+        // Reader errors (a control character, say) carry a byte offset
+        // instead of a line: turn it into one.
+        let at_offset = message.rfind(" at position ").and_then(|i| {
+            let offset: usize = message[i + " at position ".len()..].parse().ok()?;
+            let pos = position_of(fm.yaml, offset);
+            message.truncate(i);
+            Some(pos)
+        });
+        // Their location, if any, is the start of the document.
+        let (line, col) = at_offset
+            .or_else(|| e.location().map(|l| (l.line(), l.column())))
+            .unwrap_or((1, 1));
         Problem::error(
             path,
             (line + fm.first_line - 1, col),
-            format!("invalid YAML: {}", crate::config::strip_location(&e)),
+            format!("invalid YAML: {message}"),
         )
     })?;
     match value {
@@ -383,6 +580,18 @@ fn parse_yaml<'t>(path: &Path, text: &'t str) -> Result<(FrontMatter<'t>, Mappin
     }
 }
 
+/// The 1-based line and column (in characters) of a byte offset in `text`.
+fn position_of(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 /// A scalar as text: YAML reads `title: 1984` as a number, which is still a
 /// fine title.
 fn scalar_text(v: &Value) -> Option<String> {
@@ -394,32 +603,82 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Collects a file's problems with their positions.
+/// Collects a file's problems with their positions, the first
+/// [`MAX_PROBLEMS_PER_FILE`] of them; the rest are only counted.
 struct Report<'a, 't> {
     path: &'a Path,
     fm: &'a FrontMatter<'t>,
     problems: Vec<Problem>,
+    more_errors: usize,
+    more_warnings: usize,
 }
 
-impl Report<'_, '_> {
+impl<'a, 't> Report<'a, 't> {
+    fn new(path: &'a Path, fm: &'a FrontMatter<'t>) -> Self {
+        Self {
+            path,
+            fm,
+            problems: Vec::new(),
+            more_errors: 0,
+            more_warnings: 0,
+        }
+    }
+    /// True once further problems are only counted: callers skip work that
+    /// only makes a message better (hints).
+    fn full(&self) -> bool {
+        self.problems.len() >= MAX_PROBLEMS_PER_FILE
+    }
     fn pos(&self, at: &[Seg]) -> (usize, usize) {
         self.fm.locate(at).unwrap_or((1, 1))
     }
     fn error(&mut self, at: &[Seg], msg: impl Into<String>) {
+        if self.full() {
+            self.more_errors += 1;
+            return;
+        }
         let pos = self.pos(at);
         self.problems.push(Problem::error(self.path, pos, msg));
     }
     fn warning(&mut self, at: &[Seg], msg: impl Into<String>) {
+        if self.full() {
+            self.more_warnings += 1;
+            return;
+        }
         let pos = self.pos(at);
         self.problems.push(Problem::warning(self.path, pos, msg));
     }
     fn has_errors(&self) -> bool {
-        self.problems.iter().any(Problem::is_error)
+        self.more_errors > 0 || self.problems.iter().any(Problem::is_error)
+    }
+    /// The problems, with one line for those left unlisted.
+    fn finish(mut self) -> Vec<Problem> {
+        let more = self.more_errors + self.more_warnings;
+        if more > 0 {
+            let msg = format!(
+                "{more} more problem{} in this file ({} error{}, {} warning{}) not shown; fix the ones above first",
+                diag::plural(more),
+                self.more_errors,
+                diag::plural(self.more_errors),
+                self.more_warnings,
+                diag::plural(self.more_warnings),
+            );
+            let last = self.problems.last().map_or((1, 1), |p| (p.line, p.col));
+            self.problems.push(if self.more_errors > 0 {
+                Problem::error(self.path, last, msg)
+            } else {
+                Problem::warning(self.path, last, msg)
+            });
+        }
+        self.problems
     }
     fn unknown_keys(&mut self, map: &Mapping, known: &[&str]) {
         for k in map.keys() {
             let key = scalar_text(k).unwrap_or_default();
             if !known.contains(&key.as_str()) {
+                if self.full() {
+                    self.more_warnings += 1;
+                    continue;
+                }
                 let hint = did_you_mean(&key, known.iter().copied())
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
@@ -472,11 +731,7 @@ impl Report<'_, '_> {
 /// Parses a people file. `Err` when the person cannot be used at all.
 pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), Vec<Problem>> {
     let (fm, map) = parse_yaml(path, text).map_err(|p| vec![p])?;
-    let mut r = Report {
-        path,
-        fm: &fm,
-        problems: Vec::new(),
-    };
+    let mut r = Report::new(path, &fm);
     r.unknown_keys(&map, PERSON_KEYS);
     let stem = path
         .file_stem()
@@ -485,7 +740,17 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
         .to_string();
     let slug = r.optional_text(&map, "short").unwrap_or(stem);
     let name = r.required_text(&map, "title");
-    let aliases = string_list(&mut r, &map, "aliases");
+    let mut aliases = string_list(&mut r, &map, "aliases");
+    if aliases.len() > MAX_ALIASES {
+        r.warning(
+            &[Seg::Key("aliases")],
+            format!(
+                "`aliases` has {} entries; only the first {MAX_ALIASES} are used",
+                aliases.len()
+            ),
+        );
+        aliases.truncate(MAX_ALIASES);
+    }
     let handles = ["github", "twitter"]
         .iter()
         .filter_map(|k| map.get(*k).and_then(scalar_text))
@@ -501,9 +766,9 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
                 handles,
                 path: path.to_path_buf(),
             },
-            r.problems,
+            r.finish(),
         )),
-        _ => Err(r.problems),
+        _ => Err(r.finish()),
     }
 }
 
@@ -550,36 +815,37 @@ pub fn parse_book(
         Ok(x) => x,
         Err(p) => return (None, vec![p]),
     };
-    let mut r = Report {
-        path,
-        fm: &fm,
-        problems: Vec::new(),
-    };
+    let mut r = Report::new(path, &fm);
     r.unknown_keys(&map, BOOK_KEYS);
     let title = r.required_text(&map, "title");
     let description = r.optional_text(&map, "description");
     let start = time_field(&mut r, &map, "start", tz, false);
     let end = time_field(&mut r, &map, "end", tz, true);
-    if let (Some(s), Some(e)) = (start, end) {
-        if e < s {
-            r.error(
-                &[Seg::Key("end")],
-                format!(
-                    "`end` is before `start` ({} < {})",
-                    e.format("%Y-%m-%d %H:%M:%S"),
-                    s.format("%Y-%m-%d %H:%M:%S")
-                ),
-            );
-        } else if e == s {
-            r.error(
-                &[Seg::Key("end")],
-                format!(
-                    "`end` is the same as `start` ({})",
-                    e.format("%Y-%m-%d %H:%M:%S")
-                ),
-            );
-        }
-    }
+    let window = match (start, end) {
+        (Some(s), Some(e)) => match Window::new(s, e) {
+            Ok(w) => Some(w),
+            Err(err) => {
+                let detail = match err {
+                    WindowError::EndBeforeStart => format!(
+                        " ({} < {})",
+                        e.format("%Y-%m-%d %H:%M:%S"),
+                        s.format("%Y-%m-%d %H:%M:%S")
+                    ),
+                    WindowError::Empty => format!(" ({})", e.format("%Y-%m-%d %H:%M:%S")),
+                    // time_field refuses these first; kept for the invariant.
+                    WindowError::StartOutOfRange | WindowError::EndOutOfRange => String::new(),
+                };
+                let key = if err == WindowError::StartOutOfRange {
+                    "start"
+                } else {
+                    "end"
+                };
+                r.error(&[Seg::Key(key)], format!("{err}{detail}"));
+                None
+            }
+        },
+        _ => None,
+    };
     let authors = authors(&mut r, &map, people);
     let cover = r.optional_text(&map, "cover").filter(|c| {
         let ok = !has_scheme(c) || is_http_url(c);
@@ -596,8 +862,8 @@ pub fn parse_book(
     let aliases = book_aliases(&mut r, &map, &authors);
     let pin = thread_numbers(&mut r, &map, "pin", archive.len());
     let hide = thread_numbers(&mut r, &map, "hide", archive.len());
-    let book = match (title, start, end) {
-        (Some(title), Some(start), Some(end)) if !r.has_errors() => Some(Book {
+    let book = match (title, window) {
+        (Some(title), Some(window)) if !r.has_errors() => Some(Book {
             slug: path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -607,7 +873,7 @@ pub fn parse_book(
             title,
             description,
             authors,
-            window: Window { start, end },
+            window,
             cover,
             links,
             archive,
@@ -618,7 +884,7 @@ pub fn parse_book(
         }),
         _ => None,
     };
-    (book, r.problems)
+    (book, r.finish())
 }
 
 fn has_scheme(s: &str) -> bool {
@@ -648,20 +914,37 @@ fn time_field(
             }
             Some(t)
         }
-        Err(BadTime) => {
+        Err(BadTime::Unreadable) => {
             r.error(
                 &[Seg::Key(key)],
                 format!("`{key}` is not a date and time: `{raw}`; expected `YYYY-MM-DD HH:MM:SS`"),
             );
             None
         }
+        Err(BadTime::OutOfRange) => {
+            r.error(
+                &[Seg::Key(key)],
+                format!(
+                    "`{key}` is outside the years {} to {}: `{raw}`",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            );
+            None
+        }
     }
 }
 
-/// A `start`/`end` value that is not a time bookweek can read.
+/// A `start`/`end` value that is not a time bookweek can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a date and time")]
-pub struct BadTime;
+pub enum BadTime {
+    #[error("not a date and time")]
+    Unreadable,
+    /// Feeds cannot write years outside [`YEARS`] (in the site's time zone
+    /// and in UTC).
+    #[error("outside the years 1 to 9999")]
+    OutOfRange,
+}
 
 /// Parses a local time; returns a note when the time had to be adjusted (a
 /// time inside a daylight-saving gap does not exist).
@@ -671,7 +954,7 @@ pub fn parse_local_time(
     is_end: bool,
 ) -> Result<(DateTime<Tz>, Option<String>), BadTime> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok((t.with_timezone(&tz), None));
+        return in_range(t.with_timezone(&tz)).map(|t| (t, None));
     }
     let naive = [
         "%Y-%m-%d %H:%M:%S",
@@ -690,24 +973,65 @@ pub fn parse_local_time(
             d.and_hms_opt(0, 0, 0)
         }
     })
-    .ok_or(BadTime)?;
+    .ok_or_else(|| {
+        // chrono reads at most four digits of an unsigned year: `10000-01-01`
+        // is a date, only one bookweek cannot use.
+        let year = s
+            .trim_start_matches(['+', '-'])
+            .split('-')
+            .next()
+            .unwrap_or("");
+        if year.len() > 4 && year.bytes().all(|b| b.is_ascii_digit()) {
+            BadTime::OutOfRange
+        } else {
+            BadTime::Unreadable
+        }
+    })?;
+    // Refused before any time zone arithmetic, which has edges near
+    // chrono's own limits (about year ±262,000).
+    if !YEARS.contains(&naive.year()) {
+        return Err(BadTime::OutOfRange);
+    }
     match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => Ok((t, None)),
-        LocalResult::Ambiguous(earliest, _) => Ok((earliest, None)),
+        LocalResult::Single(t) => in_range(t).map(|t| (t, None)),
+        LocalResult::Ambiguous(earliest, _) => in_range(earliest).map(|t| (t, None)),
         LocalResult::None => {
-            let shifted = naive + chrono::Duration::hours(1);
-            let t = tz.from_local_datetime(&shifted).earliest().ok_or(BadTime)?;
+            let t = in_range(after_gap(tz, naive).ok_or(BadTime::Unreadable)?)?;
             Ok((
                 t,
                 Some(format!(
                     "{} does not exist in {} (clocks go forward); using {}",
                     naive.format("%Y-%m-%d %H:%M:%S"),
                     tz.name(),
-                    shifted.format("%H:%M:%S")
+                    if t.date_naive() == naive.date() {
+                        t.format("%H:%M:%S").to_string()
+                    } else {
+                        t.format("%Y-%m-%d %H:%M:%S").to_string()
+                    }
                 )),
             ))
         }
     }
+}
+
+fn in_range(t: DateTime<Tz>) -> Result<DateTime<Tz>, BadTime> {
+    if representable(t) {
+        Ok(t)
+    } else {
+        Err(BadTime::OutOfRange)
+    }
+}
+
+/// The instant a local time inside a gap (clocks went forward) stands for:
+/// read with the offset in force before the gap, as a clock that was not
+/// put forward would show it. 02:30 in a one-hour gap is 03:30; a day
+/// skipped by a time zone (Samoa, 30 December 2011) lands on the next day.
+fn after_gap(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Tz>> {
+    // A day earlier, read as UTC, is before the gap in every zone.
+    let before = naive.checked_sub_signed(Duration::days(1))?;
+    let offset = tz.offset_from_utc_datetime(&before).fix();
+    let utc = naive.checked_sub_signed(Duration::seconds(i64::from(offset.local_minus_utc())))?;
+    Some(tz.from_utc_datetime(&utc))
 }
 
 /// A plausible plain name ("Valliappa Lakshmanan"), as opposed to a slug with
@@ -718,6 +1042,16 @@ fn is_plain_name(s: &str) -> bool {
 
 fn authors(r: &mut Report, map: &Mapping, people: &BTreeMap<String, Person>) -> Vec<Author> {
     let entries = string_list(r, map, "authors");
+    if entries.len() > MAX_AUTHORS {
+        r.error(
+            &[Seg::Key("authors")],
+            format!(
+                "`authors` lists {} entries; a book may name at most {MAX_AUTHORS}",
+                entries.len()
+            ),
+        );
+        return Vec::new();
+    }
     if entries.is_empty() {
         r.warning(
             &[Seg::Key("authors")],
@@ -737,7 +1071,11 @@ fn authors(r: &mut Report, map: &Mapping, people: &BTreeMap<String, Person>) -> 
                 name: entry,
             });
         } else {
-            let hint = did_you_mean(&entry, people.keys().map(String::as_str))
+            // The hint compares with every person: skipped once problems
+            // are only counted.
+            let hint = (!r.full())
+                .then(|| did_you_mean(&entry, people.keys().map(String::as_str)))
+                .flatten()
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             r.error(
@@ -837,8 +1175,22 @@ fn book_aliases(r: &mut Report, map: &Mapping, authors: &[Author]) -> Vec<(Strin
             return Vec::new();
         }
     };
+    if entries.len() > MAX_ALIASES {
+        r.warning(
+            &[Seg::Key("aliases")],
+            format!(
+                "`aliases` has {} entries; only the first {MAX_ALIASES} are used",
+                entries.len()
+            ),
+        );
+    }
     let mut out = Vec::new();
-    for (k, v) in entries {
+    // A set, not a scan per entry.
+    let names: BTreeSet<&str> = authors
+        .iter()
+        .flat_map(|a| a.slug.iter().map(String::as_str).chain([a.name.as_str()]))
+        .collect();
+    for (k, v) in entries.iter().take(MAX_ALIASES) {
         let (Some(name), Some(author)) = (scalar_text(k), scalar_text(v)) else {
             r.warning(
                 &[Seg::Key("aliases")],
@@ -846,14 +1198,10 @@ fn book_aliases(r: &mut Report, map: &Mapping, authors: &[Author]) -> Vec<(Strin
             );
             continue;
         };
-        let known = authors
-            .iter()
-            .any(|a| a.slug.as_deref() == Some(author.as_str()) || a.name == author);
-        if !known {
-            let names = authors
-                .iter()
-                .flat_map(|a| a.slug.iter().map(String::as_str).chain([a.name.as_str()]));
-            let hint = did_you_mean(&author, names)
+        if !names.contains(author.as_str()) {
+            let hint = (!r.full())
+                .then(|| did_you_mean(&author, names.iter().copied()))
+                .flatten()
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             r.warning(
@@ -1036,6 +1384,175 @@ mod tests {
             "{p:?}"
         );
         assert!(p[0].contains("did you mean `niallmurphy`?"), "{p:?}");
+    }
+
+    #[test]
+    fn a_control_character_is_an_error_at_its_line() {
+        let (b, p) = book(&GOOD.replace("end: 2022", "end: \u{1}2022"));
+        assert!(b.is_none());
+        assert_eq!(
+            p,
+            ["b.md:5:6: error: invalid YAML: control characters are not allowed"]
+        );
+    }
+
+    #[test]
+    fn dates_outside_years_1_to_9999_are_errors_at_their_line() {
+        for (date, msg) in [
+            ("-0001-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("0000-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("10000-01-01 00:00:00", "outside the years 1 to 9999"),
+            ("+262143-12-31 23:59:59", "outside the years 1 to 9999"),
+            ("0001-01-01T00:00:00+23:59", "outside the years 1 to 9999"),
+            ("2022-02-30 00:00:00", "is not a date and time"),
+            ("2022-12-05 24:00:00", "is not a date and time"),
+            ("2022-12-32", "is not a date and time"),
+        ] {
+            let (b, p) = book(&GOOD.replace("2022-12-05 00:00:00", date));
+            assert!(b.is_none(), "{date}");
+            assert_eq!(p.len(), 1, "{date}: {p:?}");
+            assert!(
+                p[0].starts_with("b.md:4:1: error: `start` ") && p[0].contains(msg),
+                "{date}: {p:?}"
+            );
+        }
+        let (b, _) = book(&GOOD.replace("2022-12-09 23:59:59", "9999-12-31 23:59:59"));
+        assert!(b.is_some());
+    }
+
+    #[test]
+    fn a_skipped_day_moves_to_the_next_one() {
+        // Samoa skipped 30 December 2011 (from UTC-10 to UTC+14).
+        let (t, note) =
+            parse_local_time("2011-12-30 12:00:00", chrono_tz::Pacific::Apia, false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2011-12-31T12:00:00+14:00");
+        assert!(note.unwrap().ends_with("using 2011-12-31 12:00:00"));
+        // An ambiguous hour (clocks go back) is its first occurrence.
+        let (t, note) = parse_local_time("2022-10-30 02:30:00", Berlin, false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2022-10-30T02:30:00+02:00");
+        assert!(note.is_none());
+    }
+
+    #[test]
+    fn problems_past_the_limit_are_counted_not_listed() {
+        let links: String = (0..500)
+            .map(|i| format!("- text: L{i}\n  link: ftp://x/{i}\n"))
+            .collect();
+        let (b, p) = book(&GOOD.replace("- text: A\n  link: https://a.org/\n", &links));
+        assert!(b.is_some(), "warnings only");
+        assert_eq!(p.len(), MAX_PROBLEMS_PER_FILE + 1);
+        assert!(
+            p.last().unwrap().ends_with(
+                "warning: 450 more problems in this file (0 errors, 450 warnings) not shown; fix the ones above first"
+            ),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn too_many_authors_is_an_error() {
+        let names: Vec<String> = (0..=MAX_AUTHORS).map(|i| format!("Author {i}")).collect();
+        let (b, p) = book(&GOOD.replace(
+            "[niallmurphy, Sara Robinson]",
+            &format!("[{}]", names.join(", ")),
+        ));
+        assert!(b.is_none());
+        assert_eq!(
+            p,
+            ["b.md:3:1: error: `authors` lists 21 entries; a book may name at most 20"]
+        );
+    }
+
+    /// A store in memory that counts what it is asked to write.
+    #[derive(Default)]
+    struct MemoryStore {
+        kept: BTreeMap<String, Version>,
+        written: usize,
+        forgotten: usize,
+    }
+
+    impl Store for MemoryStore {
+        fn location(&self) -> &Path {
+            Path::new("state.db")
+        }
+        fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError> {
+            Ok(self
+                .kept
+                .iter()
+                .map(|(k, v)| (k.clone(), (v.hash.clone(), v.read_at.clone())))
+                .collect())
+        }
+        fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError> {
+            Ok(self.kept.get(key).cloned())
+        }
+        fn save(&mut self, changed: &[Version], gone: &[String]) -> Result<(), StoreError> {
+            self.written += changed.len();
+            self.forgotten += gone.len();
+            for v in changed {
+                self.kept.insert(v.key.clone(), v.clone());
+            }
+            for k in gone {
+                self.kept.remove(k);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_broken_edit_keeps_the_last_good_version_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let books = dir.path().join("books");
+        std::fs::create_dir_all(&books).unwrap();
+        let good = GOOD.replace("niallmurphy, ", "");
+        std::fs::write(books.join("a.md"), &good).unwrap();
+        std::fs::write(books.join("b.md"), good.replace("title: T", "title: B")).unwrap();
+        let config = crate::config::parse(
+            Path::new("c.yaml"),
+            &format!("paths:\n  content: {}\n", dir.path().display()),
+        )
+        .config;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
+        let mut store = MemoryStore::default();
+        // Each run starts with an empty cache, as `build` and `once` do.
+        let run = |store: &mut MemoryStore, now: &str| {
+            load_cached(&config, &mut Cache::default(), Some(store), at(now)).unwrap()
+        };
+        let first = run(&mut store, "2026-01-01T00:00:00Z");
+        assert_eq!((first.catalog.books.len(), store.written), (2, 2));
+        // Nothing changed: nothing is written.
+        run(&mut store, "2026-01-02T00:00:00Z");
+        assert_eq!(store.written, 2);
+        // A broken edit: the last good version is published and said so.
+        std::fs::write(
+            books.join("a.md"),
+            good.replace("2022-12-05 00:00:00", "2022-12-32"),
+        )
+        .unwrap();
+        let broken = run(&mut store, "2026-01-03T00:00:00Z");
+        assert_eq!(broken.catalog.books.len(), 2);
+        assert_eq!(broken.kept, [books.join("a.md")]);
+        assert_eq!(broken.left_out(), 0);
+        let line = broken
+            .problems
+            .iter()
+            .find(|p| p.is_error())
+            .unwrap()
+            .to_string();
+        assert!(
+            line.ends_with(
+                "; the last good version (read 2026-01-01T00:00:00Z) is still published"
+            ),
+            "{line}"
+        );
+        assert_eq!(store.written, 2);
+        // Without a store (`check`), the book is left out.
+        let checked = load_with(&config).unwrap();
+        assert_eq!((checked.catalog.books.len(), checked.left_out()), (1, 1));
+        // A deleted file takes its book and its kept version with it.
+        std::fs::remove_file(books.join("a.md")).unwrap();
+        let gone = run(&mut store, "2026-01-04T00:00:00Z");
+        assert_eq!(gone.catalog.books.len(), 1);
+        assert_eq!((store.kept.len(), store.forgotten), (1, 1));
     }
 
     #[test]

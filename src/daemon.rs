@@ -112,8 +112,8 @@ impl Live {
 
     /// Re-reads what changed (absolute paths, see [`Watched`]). A broken
     /// config or template keeps the last good one; a broken book keeps its
-    /// last good version (the cache does).
-    fn reload(&mut self, changed: &[PathBuf]) {
+    /// last good version (the cache and the state database do).
+    fn reload(&mut self, changed: &[PathBuf], now: DateTime<FixedOffset>) {
         let config_file = self.watched.config_file.clone();
         let config_changed = changed.contains(&config_file);
         if config_changed {
@@ -143,15 +143,17 @@ impl Live {
                 tracing::error!("templates have errors; keeping the last good ones");
             }
         }
-        self.load_content();
+        self.load_content(now);
     }
 
-    fn load_content(&mut self) {
-        match content::load_cached(
-            &self.config.settings.paths.content,
-            self.config.timezone,
-            &mut self.cache,
-        ) {
+    fn load_content(&mut self, now: DateTime<FixedOffset>) {
+        // The state database keeps the last good version of every book, as
+        // for `build` and `once`: a restart still publishes it.
+        let mut state = State::open(&self.config.settings.paths.state)
+            .map_err(|e| tracing::warn!("{e}; books broken by an edit are kept only in memory"))
+            .ok();
+        let store = state.as_mut().map(|s| s as &mut dyn content::Store);
+        match content::load_cached(&self.config, &mut self.cache, store, now) {
             Ok(loaded) => {
                 for p in &loaded.problems {
                     if p.is_error() {
@@ -215,6 +217,9 @@ fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Publi
             return;
         }
     };
+    for p in &rendered.left_out {
+        tracing::error!("{p}");
+    }
     // A disk problem is logged; the server still gets the new feeds.
     let changed = match write_feeds(&rendered, &live.config.settings.paths.output) {
         Ok(files) => files.iter().filter(|(_, c)| *c).count(),
@@ -384,7 +389,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         content: content::Loaded::default(),
         signer,
     };
-    live.load_content();
+    live.load_content(clock());
 
     let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(
         Arc::new(live.config.clone()),
@@ -498,7 +503,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                 Event::Files(paths) => {
                     tracing::info!(files = paths.len(), "files changed");
                     let before = (live.config.settings.digest.schedule.clone(), live.config.timezone);
-                    live.reload(&paths);
+                    live.reload(&paths, clock());
                     if before != (live.config.settings.digest.schedule.clone(), live.config.timezone) {
                         match schedule_digest(&sched, Some(digest_job), &live.config, &events_tx).await {
                             Ok(id) => digest_job = id,

@@ -103,9 +103,12 @@ pub fn select<'a>(
     state: &State,
 ) -> Result<Vec<Due<'a>>, StateError> {
     let tick_fixed = tick.fixed_offset();
+    // Checked: a lookback of a million years goes past chrono's first date
+    // (and `-` would panic); it means "everything".
+    let from = tick.checked_sub_signed(config.lookback);
     let candidates: Vec<Due> = feeds::due(catalog, tick_fixed)
         .into_iter()
-        .filter(|d| d.date > tick - config.lookback)
+        .filter(|d| from.is_none_or(|from| d.date > from))
         .collect();
     let ids: Vec<String> = candidates
         .iter()

@@ -5,14 +5,15 @@
 //! Items not yet due never appear; feed dates are event dates, never the
 //! build time, so a rebuild with nothing new is byte-identical.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat};
+use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use url::Url;
 
 use crate::answers;
 use crate::config::Config;
-use crate::model::{Book, Catalog};
+use crate::diag::Problem;
+use crate::model::{Book, Catalog, representable};
 use crate::templates::{RenderError, Templates, escape_html};
 use crate::text;
 
@@ -147,18 +148,71 @@ pub fn item_id(config: &Config, slug: &str, kind: Kind) -> String {
     format!("tag:{},{TAG_YEAR}:{slug}/{kind}", config.id_host())
 }
 
-/// Every item due at `now`, rendered, newest first, at most `feeds.limit`.
+/// Every item due at `now`, rendered, newest first, at most `feeds.limit`,
+/// and a problem for each item left out because no feed format can write its
+/// date (books are checked for this when loaded; this keeps a book built by
+/// other means from failing the whole feed).
 pub fn items(
     catalog: &Catalog,
     config: &Config,
     templates: &Templates,
     now: DateTime<FixedOffset>,
-) -> Result<Vec<Item>, RenderError> {
-    due(catalog, now)
-        .into_iter()
-        .take(config.settings.feeds.limit)
-        .map(|d| item(catalog, config, templates, d.book, d.kind, d.date))
-        .collect()
+) -> Result<(Vec<Item>, Vec<Problem>), RenderError> {
+    let mut left_out = Vec::new();
+    let mut items = Vec::new();
+    for d in due(catalog, now) {
+        if items.len() == config.settings.feeds.limit {
+            break;
+        }
+        if feed_date(d.date).is_none() {
+            left_out.push(Problem::error(
+                &d.book.path,
+                (1, 1),
+                format!(
+                    "the {} date {} cannot be written in a feed (years 1 to 9999 only); the item is left out",
+                    match d.kind {
+                        Kind::Opening => "opening",
+                        Kind::Recap => "recap",
+                    },
+                    d.date.to_rfc3339()
+                ),
+            ));
+            continue;
+        }
+        items.push(item(catalog, config, templates, d.book, d.kind, d.date)?);
+    }
+    Ok((items, left_out))
+}
+
+/// A date as the feeds write it: in the site's time zone, or in UTC when
+/// the zone's offset then was not a whole number of minutes (local mean
+/// time before standard time, +00:53:28 in Berlin until 1893), which RFC 2822
+/// and RFC 3339 offsets cannot say. `None` when the year cannot be written.
+pub fn feed_date(d: DateTime<Tz>) -> Option<DateTime<FixedOffset>> {
+    if !representable(d) {
+        return None;
+    }
+    let fixed = d.fixed_offset();
+    Some(if fixed.offset().local_minus_utc() % 60 == 0 {
+        fixed
+    } else {
+        d.with_timezone(&Utc).fixed_offset()
+    })
+}
+
+/// RFC 2822 for RSS. chrono's `to_rfc2822` panics outside the years 0 to
+/// 9999; this returns an error instead.
+fn rfc2822(d: DateTime<Tz>) -> Result<String, FeedError> {
+    match feed_date(d) {
+        Some(f) if (0..=9999).contains(&f.year()) => Ok(f.to_rfc2822()),
+        _ => Err(FeedError::Date(d.to_rfc3339())),
+    }
+}
+
+/// RFC 3339 for Atom and JSON Feed (never fails, but a year outside 0 to
+/// 9999 would not be RFC 3339).
+fn rfc3339(d: DateTime<Tz>) -> Result<DateTime<FixedOffset>, FeedError> {
+    feed_date(d).ok_or_else(|| FeedError::Date(d.to_rfc3339()))
 }
 
 fn item(
@@ -284,26 +338,28 @@ pub fn rss(config: &Config, items: &[Item]) -> Result<String, FeedError> {
     use rss::extension::dublincore::DublinCoreExtension;
 
     let site = &config.settings.site;
-    let rss_items: Vec<rss::Item> = items
+    let rss_items = items
         .iter()
-        .map(|i| rss::Item {
-            title: Some(i.title.clone()),
-            link: Some(i.url.to_string()),
-            description: Some(escape_html(&i.summary)),
-            guid: Some(rss::Guid {
-                value: i.id.clone(),
-                permalink: false,
-            }),
-            pub_date: Some(i.date.to_rfc2822()),
-            content: Some(i.content_html.clone()),
-            // `<author>` must be an email address; names go in dc:creator.
-            dublin_core_ext: (!i.authors.is_empty()).then(|| DublinCoreExtension {
-                creators: i.authors.clone(),
+        .map(|i| {
+            Ok(rss::Item {
+                title: Some(i.title.clone()),
+                link: Some(i.url.to_string()),
+                description: Some(escape_html(&i.summary)),
+                guid: Some(rss::Guid {
+                    value: i.id.clone(),
+                    permalink: false,
+                }),
+                pub_date: Some(rfc2822(i.date)?),
+                content: Some(i.content_html.clone()),
+                // `<author>` must be an email address; names go in dc:creator.
+                dublin_core_ext: (!i.authors.is_empty()).then(|| DublinCoreExtension {
+                    creators: i.authors.clone(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
+            })
         })
-        .collect();
+        .collect::<Result<Vec<rss::Item>, FeedError>>()?;
     let mut namespaces = std::collections::BTreeMap::new();
     namespaces.insert(
         "atom".to_string(),
@@ -314,7 +370,7 @@ pub fn rss(config: &Config, items: &[Item]) -> Result<String, FeedError> {
         link: config.base_url.to_string(),
         description: site.description.clone(),
         language: Some(site.language.clone()),
-        last_build_date: newest(items).map(|d| d.to_rfc2822()),
+        last_build_date: newest(items).map(rfc2822).transpose()?,
         generator: Some(format!("bookweek {}", env!("CARGO_PKG_VERSION"))),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         atom_ext: Some(AtomExtension {
@@ -336,10 +392,6 @@ pub fn rss(config: &Config, items: &[Item]) -> Result<String, FeedError> {
     Ok(finish_xml(out))
 }
 
-fn atom_date(d: DateTime<Tz>) -> atom_syndication::FixedDateTime {
-    d.fixed_offset()
-}
-
 /// Atom 1.0.
 pub fn atom(config: &Config, items: &[Item]) -> Result<String, FeedError> {
     use atom_syndication::{Content, Entry, Feed, Generator, Link, Person, Text};
@@ -351,34 +403,37 @@ pub fn atom(config: &Config, items: &[Item]) -> Result<String, FeedError> {
         mime_type: Some(mime.into()),
         ..Default::default()
     };
-    let entries: Vec<Entry> = items
+    let entries = items
         .iter()
-        .map(|i| Entry {
-            id: i.id.clone(),
-            title: Text::plain(i.title.clone()),
-            updated: atom_date(i.date),
-            published: Some(atom_date(i.date)),
-            authors: i
-                .authors
-                .iter()
-                .map(|a| Person {
-                    name: a.clone(),
+        .map(|i| {
+            let date = rfc3339(i.date)?;
+            Ok(Entry {
+                id: i.id.clone(),
+                title: Text::plain(i.title.clone()),
+                updated: date,
+                published: Some(date),
+                authors: i
+                    .authors
+                    .iter()
+                    .map(|a| Person {
+                        name: a.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                links: vec![link(i.url.to_string(), "alternate", "text/html")],
+                summary: Some(Text::plain(i.summary.clone())),
+                content: Some(Content {
+                    value: Some(i.content_html.clone()),
+                    content_type: Some("html".into()),
                     ..Default::default()
-                })
-                .collect(),
-            links: vec![link(i.url.to_string(), "alternate", "text/html")],
-            summary: Some(Text::plain(i.summary.clone())),
-            content: Some(Content {
-                value: Some(i.content_html.clone()),
-                content_type: Some("html".into()),
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
+            })
         })
-        .collect();
+        .collect::<Result<Vec<Entry>, FeedError>>()?;
     // An empty feed still needs an `updated`; the epoch says "nothing yet"
     // without making the file change on every build.
-    let updated = newest(items).map(|d| d.fixed_offset()).unwrap_or_default();
+    let updated = newest(items).map(rfc3339).transpose()?.unwrap_or_default();
     let feed = Feed {
         title: Text::plain(site.title.clone()),
         id: format!("tag:{},{TAG_YEAR}:feed", config.id_host()),
@@ -469,28 +524,30 @@ pub fn json(config: &Config, items: &[Item]) -> Result<String, FeedError> {
         }],
         items: items
             .iter()
-            .map(|i| JsonItem {
-                id: i.id.clone(),
-                url: i.url.to_string(),
-                title: i.title.clone(),
-                content_html: i.content_html.clone(),
-                summary: i.summary.clone(),
-                image: i.image.as_ref().map(Url::to_string),
-                date_published: i.date.to_rfc3339_opts(SecondsFormat::Secs, false),
-                authors: i
-                    .authors
-                    .iter()
-                    .map(|a| JsonAuthor {
-                        name: a.clone(),
-                        url: None,
-                    })
-                    .collect(),
-                tags: vec![match i.kind {
-                    Kind::Opening => "opening".into(),
-                    Kind::Recap => "recap".into(),
-                }],
+            .map(|i| {
+                Ok(JsonItem {
+                    id: i.id.clone(),
+                    url: i.url.to_string(),
+                    title: i.title.clone(),
+                    content_html: i.content_html.clone(),
+                    summary: i.summary.clone(),
+                    image: i.image.as_ref().map(Url::to_string),
+                    date_published: rfc3339(i.date)?.to_rfc3339_opts(SecondsFormat::Secs, false),
+                    authors: i
+                        .authors
+                        .iter()
+                        .map(|a| JsonAuthor {
+                            name: a.clone(),
+                            url: None,
+                        })
+                        .collect(),
+                    tags: vec![match i.kind {
+                        Kind::Opening => "opening".into(),
+                        Kind::Recap => "recap".into(),
+                    }],
+                })
             })
-            .collect(),
+            .collect::<Result<_, FeedError>>()?,
     };
     let mut out =
         serde_json::to_string_pretty(&feed).map_err(|e| FeedError::Json(e.to_string()))?;
@@ -507,6 +564,8 @@ pub enum FeedError {
     Atom(String),
     #[error("cannot write the JSON feed: {0}")]
     Json(String),
+    #[error("a feed cannot write the date {0} (years 1 to 9999 only)")]
+    Date(String),
 }
 
 /// Why the feeds could not be built.
@@ -527,8 +586,9 @@ pub fn render_all(
     templates: &Templates,
     now: DateTime<FixedOffset>,
 ) -> Result<(Vec<Item>, Rendered), BuildError> {
-    let items = items(catalog, config, templates, now)?;
-    let rendered = Rendered::new(config, &items)?;
+    let (items, left_out) = items(catalog, config, templates, now)?;
+    let mut rendered = Rendered::new(config, &items)?;
+    rendered.left_out = left_out;
     Ok((items, rendered))
 }
 
@@ -537,6 +597,8 @@ pub struct Rendered {
     pub rss: String,
     pub atom: String,
     pub json: String,
+    /// Items left out because no feed can write them (see [`items`]).
+    pub left_out: Vec<Problem>,
 }
 
 impl Rendered {
@@ -545,6 +607,7 @@ impl Rendered {
             rss: rss(config, items)?,
             atom: atom(config, items)?,
             json: json(config, items)?,
+            left_out: Vec::new(),
         })
     }
 
@@ -555,5 +618,99 @@ impl Rendered {
             (ATOM_FILE, self.atom.as_str()),
             (JSON_FILE, self.json.as_str()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Window;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Berlin;
+    use std::path::Path;
+
+    fn book(slug: &str, start: DateTime<Tz>, end: DateTime<Tz>) -> Book {
+        Book {
+            slug: slug.into(),
+            path: format!("content/books/{slug}.md").into(),
+            title: slug.into(),
+            description: None,
+            authors: vec![],
+            // Built by hand, not through `Window::new`: what a bug elsewhere
+            // could hand over.
+            window: Window { start, end },
+            cover: None,
+            links: vec![],
+            archive: vec![crate::model::Thread {
+                post: crate::model::Message {
+                    name: "Reader".into(),
+                    text: "Why?".into(),
+                },
+                replies: vec![],
+            }],
+            body: String::new(),
+            aliases: vec![],
+            pin: vec![],
+            hide: vec![],
+        }
+    }
+
+    #[test]
+    fn an_item_no_feed_can_date_is_left_out_and_the_rest_published() {
+        let config = crate::config::parse(Path::new("c.yaml"), "").config;
+        let (templates, problems) = Templates::load(Path::new("no-such-folder"));
+        assert!(problems.is_empty());
+        let at = |y, m, d| Berlin.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap();
+        let min = DateTime::<Utc>::MIN_UTC.with_timezone(&Berlin);
+        let catalog = Catalog {
+            books: vec![
+                book("edge", min, at(-1, 1, 1)),
+                book("zero", at(0, 1, 1), at(0, 1, 5)),
+                book("good", at(2022, 12, 5), at(2022, 12, 9)),
+            ],
+            people: Default::default(),
+        };
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let (items, rendered) = render_all(&catalog, &config, &templates, now).unwrap();
+        let slugs: Vec<&str> = items.iter().map(|i| i.slug.as_str()).collect();
+        assert_eq!(slugs, ["good", "good"]);
+        assert_eq!(rendered.left_out.len(), 4, "{:?}", rendered.left_out);
+        assert!(
+            rendered.left_out[0].to_string().starts_with(
+                "content/books/zero.md:1:1: error: the recap date 0000-01-05T00:00:00+00:53"
+            ),
+            "{}",
+            rendered.left_out[0]
+        );
+        assert!(
+            rendered
+                .rss
+                .contains("<pubDate>Mon, 5 Dec 2022 00:00:00 +0100</pubDate>")
+        );
+    }
+
+    #[test]
+    fn dates_in_local_mean_time_are_written_in_utc() {
+        // Berlin kept local mean time (+00:53:28) until 1893: no RFC 2822 or
+        // RFC 3339 offset can say it, so the instant is written in UTC.
+        let d = Berlin.with_ymd_and_hms(1850, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(rfc2822(d).unwrap(), "Mon, 31 Dec 1849 23:06:32 +0000");
+        assert_eq!(
+            rfc3339(d).unwrap().to_rfc3339(),
+            "1849-12-31T23:06:32+00:00"
+        );
+        let d = Berlin.with_ymd_and_hms(2022, 12, 5, 0, 0, 0).unwrap();
+        assert_eq!(rfc2822(d).unwrap(), "Mon, 5 Dec 2022 00:00:00 +0100");
+    }
+
+    #[test]
+    fn unwritable_years_are_errors_not_panics() {
+        for year in [-1, 0, 10000] {
+            let d = Berlin.with_ymd_and_hms(year, 6, 1, 0, 0, 0).unwrap();
+            assert!(rfc2822(d).is_err(), "{year}");
+            assert!(rfc3339(d).is_err(), "{year}");
+        }
+        let max = DateTime::<Utc>::MAX_UTC.with_timezone(&Berlin);
+        assert!(rfc2822(max).is_err());
     }
 }

@@ -4,8 +4,38 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Datelike, Duration};
+use chrono::{DateTime, Datelike, Duration, Offset};
 use chrono_tz::Tz;
+
+/// The years a book's dates may fall in. Feed formats write four-digit
+/// years (RFC 2822 and RFC 3339 cannot say year 0 or 10000), and no real
+/// Book of the Week is dated outside them.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// True when `t` can be written in every feed format: its year is in
+/// [`YEARS`] both in the site's time zone and in UTC.
+pub fn representable(t: DateTime<Tz>) -> bool {
+    // `t.year()` panics when the local time falls outside chrono's range
+    // (DateTime::MAX_UTC in a zone east of UTC): add the offset checked.
+    let utc = t.naive_utc();
+    let offset = Duration::seconds(i64::from(t.offset().fix().local_minus_utc()));
+    utc.checked_add_signed(offset)
+        .is_some_and(|local| YEARS.contains(&local.year()))
+        && YEARS.contains(&utc.year())
+}
+
+/// Why two times do not make a [`Window`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("`start` is outside the years 1 to 9999")]
+    StartOutOfRange,
+    #[error("`end` is outside the years 1 to 9999")]
+    EndOutOfRange,
+    #[error("`end` is before `start`")]
+    EndBeforeStart,
+    #[error("`end` is the same as `start`")]
+    Empty,
+}
 
 /// A person from `content/people/<slug>.md`.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,13 +81,38 @@ const MONTHS: [&str; 12] = [
 ];
 
 impl Window {
+    /// A window from `start` to `end`: both representable, `end` after `start`.
+    pub fn new(start: DateTime<Tz>, end: DateTime<Tz>) -> Result<Self, WindowError> {
+        if !representable(start) {
+            return Err(WindowError::StartOutOfRange);
+        }
+        if !representable(end) {
+            return Err(WindowError::EndOutOfRange);
+        }
+        match end.cmp(&start) {
+            std::cmp::Ordering::Less => Err(WindowError::EndBeforeStart),
+            std::cmp::Ordering::Equal => Err(WindowError::Empty),
+            std::cmp::Ordering::Greater => Ok(Self { start, end }),
+        }
+    }
+
     /// The window in words, the way people write it: "5–9 December 2022",
     /// "28 November – 2 December 2022", "28 December 2022 – 3 January 2023".
     pub fn in_words(&self) -> String {
+        // Windows from `new` always pass; one built by hand at the edge of
+        // chrono's range would panic below (local dates out of range).
+        if !(representable(self.start) && representable(self.end)) {
+            return format!("{} – {}", self.start.to_rfc3339(), self.end.to_rfc3339());
+        }
         let start = self.start.date_naive();
         // An end at midnight closes the day before: "until 00:00 on the 10th"
         // means the week ran to the 9th.
-        let end = (self.end - Duration::seconds(1)).date_naive().max(start);
+        // Checked: a window built by hand (not through `new`) may sit at the
+        // very end of chrono's range.
+        let end = self
+            .end
+            .checked_sub_signed(Duration::seconds(1))
+            .map_or(start, |e| e.date_naive().max(start));
         let month = |d: chrono::NaiveDate| MONTHS[d.month0() as usize];
         if start == end {
             format!("{} {} {}", start.day(), month(start), start.year())
@@ -200,6 +255,51 @@ mod tests {
             end: Berlin.with_ymd_and_hms(2022, 12, 10, 0, 0, 0).unwrap(),
         };
         assert_eq!(win.in_words(), "5–9 December 2022");
+    }
+
+    #[test]
+    fn window_refuses_years_feeds_cannot_write() {
+        let t = |y| Berlin.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            Window::new(t(0), t(2020)),
+            Err(WindowError::StartOutOfRange)
+        );
+        assert_eq!(
+            Window::new(t(2020), t(10000)),
+            Err(WindowError::EndOutOfRange)
+        );
+        assert_eq!(
+            Window::new(t(-1), t(2020)),
+            Err(WindowError::StartOutOfRange)
+        );
+        assert_eq!(
+            Window::new(t(2021), t(2020)),
+            Err(WindowError::EndBeforeStart)
+        );
+        assert_eq!(Window::new(t(2020), t(2020)), Err(WindowError::Empty));
+        assert!(Window::new(t(2), t(9999)).is_ok());
+        // Midnight on 1 January of year 1 in Berlin (local mean time,
+        // +00:53:28) is still year 0 in UTC.
+        assert!(!representable(t(1)));
+        assert!(representable(
+            Berlin.with_ymd_and_hms(1, 1, 1, 1, 0, 0).unwrap()
+        ));
+    }
+
+    #[test]
+    fn window_in_words_does_not_overflow_at_the_edge_of_time() {
+        let max = DateTime::<chrono::Utc>::MAX_UTC.with_timezone(&Berlin);
+        let min = DateTime::<chrono::Utc>::MIN_UTC.with_timezone(&Berlin);
+        let win = Window {
+            start: min,
+            end: max,
+        };
+        assert!(!win.in_words().is_empty());
+        let win = Window {
+            start: min,
+            end: min,
+        };
+        assert!(!win.in_words().is_empty());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn run(
         return exit(EXIT_FATAL);
     }
     let config = loaded.config;
-    let content = match content::load(&config.settings.paths.content, config.timezone) {
+    let content = match content::load_with(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,7 +14,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: Now) -> ExitCode
         config,
         templates,
         content,
-    } = match load_site(config_path) {
+    } = match load_site(config_path, now) {
         Ok(site) => site,
         Err(code) => return code,
     };
@@ -50,14 +50,39 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, now: Now) -> ExitCode
             return exit(EXIT_FATAL);
         }
     }
+    crate::commands::print_problems(&rendered.left_out, true);
+    let code = report_broken_books(&content);
+    if rendered.left_out.is_empty() {
+        code
+    } else {
+        exit(EXIT_PROBLEMS)
+    }
+}
+
+/// The closing line about books with errors, and the exit code: 1 when any
+/// book has errors, whether it was left out or its last good version was
+/// published instead.
+pub fn report_broken_books(content: &crate::content::Loaded) -> ExitCode {
+    use crate::diag::plural;
+    let left_out = content.left_out();
+    let kept = content.kept.len();
+    if left_out > 0 {
+        eprintln!(
+            "error: {left_out} book{} left out because of errors",
+            plural(left_out)
+        );
+    }
+    if kept > 0 {
+        eprintln!(
+            "error: {kept} book{} with errors; {} last good version{} still published",
+            plural(kept),
+            if kept == 1 { "its" } else { "their" },
+            plural(kept)
+        );
+    }
     if content.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "error: {} book{} left out because of errors",
-            content.rejected.len(),
-            crate::diag::plural(content.rejected.len())
-        );
         exit(EXIT_PROBLEMS)
     }
 }

@@ -28,7 +28,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
     let (templates, template_problems) = Templates::load(&settings.paths.templates);
     setup.extend(template_problems);
     setup.extend(template_trials(&loaded.config, &templates));
-    let content = match content::load(&settings.paths.content, loaded.config.timezone) {
+    let content = match content::load_with(&loaded.config) {
         Ok(c) => c,
         Err(e) => {
             print_problems(&setup, false);
@@ -38,7 +38,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
     };
     // ...and those that only keep a book out (exit 1).
     let mut books: Vec<Problem> = content.problems;
-    books.extend(author_hints(&content.catalog));
+    books.extend(author_hints(&content.catalog, loaded.config.max_file_size));
     diag::sort(&mut books);
     let problems: Vec<Problem> = setup.iter().cloned().chain(books).collect();
     print_problems(&problems, false);
@@ -172,7 +172,7 @@ fn confirmation_problem(config: &Config, message: &str) -> Problem {
 
 /// Warnings for authors who never appear in their book's archive while a
 /// name there is close to theirs: usually a nickname that needs an alias.
-fn author_hints(catalog: &Catalog) -> Vec<Problem> {
+fn author_hints(catalog: &Catalog, max_bytes: u64) -> Vec<Problem> {
     let mut out = Vec::new();
     for book in &catalog.books {
         for hint in Resolver::new(book, &catalog.people).missing_author_hints(book) {
@@ -189,7 +189,11 @@ fn author_hints(catalog: &Catalog) -> Vec<Problem> {
             };
             out.push(Problem::warning(
                 &book.path,
-                content::locate_in_file(&book.path, &[Seg::Key("authors"), Seg::Index(hint.author)]),
+                content::locate_in_file(
+                    &book.path,
+                    &[Seg::Key("authors"), Seg::Index(hint.author)],
+                    max_bytes,
+                ),
                 format!(
                     "author `{}` never appears in the archive, but `{}` wrote {} message{} there: did you mean to add alias '{}' for {}? (add {fix})",
                     hint.author_display,

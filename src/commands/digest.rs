@@ -20,7 +20,7 @@ use crate::token::Signer;
 use super::{EXIT_FATAL, EXIT_PROBLEMS, EXIT_TEMPFAIL, Site, exit, load_site};
 
 pub fn run(config_path: Option<&Path>, command: DigestCommand, now: Now) -> ExitCode {
-    let site = match load_site(config_path) {
+    let site = match load_site(config_path, now) {
         Ok(site) => site,
         Err(code) => return code,
     };

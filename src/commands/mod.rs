@@ -14,6 +14,8 @@ pub mod subscribers;
 use std::path::Path;
 use std::process::ExitCode;
 
+use chrono::{DateTime, FixedOffset};
+
 use crate::config::{self, Loaded};
 use crate::diag::Problem;
 
@@ -38,15 +40,18 @@ pub fn load_config(path: Option<&Path>) -> Loaded {
 /// Config, templates and content loaded for a command that publishes or
 /// sends: problems are printed to stderr; a broken config or template stops
 /// the command (nothing is published with the wrong settings), a broken book
-/// only leaves that book out.
+/// only leaves that book out, or keeps its last good version published when
+/// the state database remembers one.
 pub struct Site {
     pub config: crate::config::Config,
     pub templates: crate::templates::Templates,
     pub content: crate::content::Loaded,
 }
 
-pub fn load_site(config_path: Option<&Path>) -> Result<Site, ExitCode> {
-    site_from(checked_config(config_path)?)
+pub fn load_site(config_path: Option<&Path>, now: crate::cli::Now) -> Result<Site, ExitCode> {
+    let config = checked_config(config_path)?;
+    let now = now.at(config.timezone);
+    site_from(config, now)
 }
 
 /// The config, or the exit code when it has errors (printed to stderr).
@@ -60,15 +65,31 @@ pub fn checked_config(config_path: Option<&Path>) -> Result<crate::config::Confi
     Ok(loaded.config)
 }
 
-/// Templates and content for an already checked config.
-pub fn site_from(config: crate::config::Config) -> Result<Site, ExitCode> {
+/// Templates and content for an already checked config, at `now` (when
+/// good versions of books are read).
+pub fn site_from(
+    config: crate::config::Config,
+    now: DateTime<FixedOffset>,
+) -> Result<Site, ExitCode> {
     let (templates, problems) = crate::templates::Templates::load(&config.settings.paths.templates);
     print_problems(&problems, true);
     if !problems.is_empty() {
         eprintln!("error: the templates have errors; nothing was done");
         return Err(exit(EXIT_FATAL));
     }
-    let content = match crate::content::load(&config.settings.paths.content, config.timezone) {
+    // The state database keeps the last good version of every book; without
+    // it (it cannot be opened) broken books are only left out.
+    let mut state = match crate::state::State::open(&config.settings.paths.state) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("warning: {e}; books broken by an edit are left out");
+            None
+        }
+    };
+    let store = state.as_mut().map(|s| s as &mut dyn crate::content::Store);
+    let loaded =
+        crate::content::load_cached(&config, &mut crate::content::Cache::default(), store, now);
+    let content = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

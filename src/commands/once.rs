@@ -62,6 +62,10 @@ fn work(
     let output = out.unwrap_or(&settings.paths.output).to_path_buf();
     let config_file = config_path.unwrap_or(Path::new(DEFAULT_PATH));
     // Every input, and the outputs too: a deleted feed file is rebuilt.
+    // The walk follows no links inside folders, but the loader reads
+    // `books/` and `people/` wherever they link to: they are roots too.
+    let books = settings.paths.content.join("books");
+    let people = settings.paths.content.join("people");
     let fingerprint = || {
         inputs_fingerprint(
             &[
@@ -70,7 +74,12 @@ fn work(
                 &output.join(feeds::ATOM_FILE),
                 &output.join(feeds::JSON_FILE),
             ],
-            &[&settings.paths.content, &settings.paths.templates],
+            &[
+                &settings.paths.content,
+                &books,
+                &people,
+                &settings.paths.templates,
+            ],
         )
     };
     // Threads due from Slack first: a book file written here is rebuilt below.
@@ -104,7 +113,7 @@ fn work(
     if feeds_fresh {
         parts.push("feeds unchanged".into());
     } else {
-        let s = site_from(config.clone()).map_err(|_| anyhow::anyhow!("nothing was done"))?;
+        let s = site_from(config.clone(), now).map_err(|_| anyhow::anyhow!("nothing was done"))?;
         let (items, rendered) =
             feeds::render_all(&s.content.catalog, &s.config, &s.templates, now)?;
         let changed = write_feeds(&rendered, &output)?
@@ -123,8 +132,19 @@ fn work(
         } else {
             format!("feeds unchanged ({} items)", items.len())
         });
-        if !s.content.rejected.is_empty() {
-            parts.push(format!("{} books left out", s.content.rejected.len()));
+        if s.content.left_out() > 0 {
+            parts.push(format!("{} books left out", s.content.left_out()));
+        }
+        if !s.content.kept.is_empty() {
+            let n = s.content.kept.len();
+            parts.push(if n == 1 {
+                "1 broken book kept at its last good version".to_string()
+            } else {
+                format!("{n} broken books kept at their last good version")
+            });
+        }
+        super::print_problems(&rendered.left_out, true);
+        if !s.content.rejected.is_empty() || !rendered.left_out.is_empty() {
             code = exit(EXIT_PROBLEMS);
         }
         site = Some(s);
@@ -133,7 +153,7 @@ fn work(
     if digest_due || unfinished {
         let s = match site {
             Some(s) => s,
-            None => site_from(config).map_err(|_| anyhow::anyhow!("nothing was done"))?,
+            None => site_from(config, now).map_err(|_| anyhow::anyhow!("nothing was done"))?,
         };
         let report = send_due(&s, &mut state, now, false, SendLock::Skip)?;
         let t = &report.summary;

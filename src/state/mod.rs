@@ -1,7 +1,9 @@
 //! The SQLite ledger at `paths.state`: subscribers, digests, the items each
-//! digest included, and one delivery row per (digest, subscriber). Opened in
-//! WAL mode and migrated automatically; nothing here knows about SMTP or HTTP.
+//! digest included, one delivery row per (digest, subscriber), and the last
+//! good version of every book. Opened in WAL mode and migrated
+//! automatically; nothing here knows about SMTP or HTTP.
 
+mod books;
 mod digests;
 mod subscribers;
 
@@ -92,6 +94,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (digest_id, subscriber_id)
     );
     CREATE INDEX deliveries_pending ON deliveries (status, digest_id, subscriber_id);
+    ",
+    // 2: the last good version of each book file, so `build` and `once`
+    // keep publishing it while an edit has broken the file (src/state/books.rs).
+    "
+    CREATE TABLE books (
+        key      TEXT PRIMARY KEY,
+        hash     TEXT NOT NULL,
+        read_at  TEXT NOT NULL,
+        text     TEXT NOT NULL
+    );
     ",
 ];
 
