@@ -418,7 +418,14 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
     // (through its folder, since editors replace the file when they save).
     let watcher_tx = events_tx.clone();
     let watched = live.watched.clone();
-    let mut debouncer = notify_debouncer_full::new_debouncer(
+    // Links inside the content are not followed (a link to `..` or `/`
+    // would watch the whole disk); `books/` and `people/` may themselves be
+    // links, watched below as roots of their own.
+    let mut debouncer = notify_debouncer_full::new_debouncer_opt::<
+        _,
+        notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >(
         Duration::from_millis(200),
         None,
         move |result: notify_debouncer_full::DebounceEventResult| match result {
@@ -447,11 +454,26 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                 }
             }
         },
+        notify_debouncer_full::RecommendedCache::new(),
+        notify::Config::default().with_follow_symlinks(false),
     )?;
     {
         use notify::RecursiveMode;
         let w = &live.watched;
         debouncer.watch(&w.content, RecursiveMode::Recursive)?;
+        for linked in ["books", "people"].map(|d| w.content.join(d)) {
+            if linked.is_symlink() && linked.is_dir() {
+                // notify's recursive walk skips a root that is a link, so
+                // the folder itself is watched alone, then its real
+                // subfolders.
+                debouncer.watch(&linked, RecursiveMode::NonRecursive)?;
+                for sub in std::fs::read_dir(&linked)?.flatten() {
+                    if sub.file_type().is_ok_and(|t| t.is_dir()) {
+                        debouncer.watch(&sub.path(), RecursiveMode::Recursive)?;
+                    }
+                }
+            }
+        }
         if w.templates.is_dir() {
             debouncer.watch(&w.templates, RecursiveMode::Recursive)?;
         }

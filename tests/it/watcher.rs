@@ -52,3 +52,27 @@ fn a_config_named_without_a_folder_is_followed_and_a_log_beside_it_is_not() {
             .contains("Second Title")
     });
 }
+
+#[test]
+fn links_inside_the_content_are_not_followed_but_a_linked_books_folder_is() {
+    let site = Site::with_content(&repo().join("content"), "server:\n  listen: 127.0.0.1:0\n");
+    // The books live elsewhere; content/books is a link to them, and holds
+    // links to the disk's root and round a loop.
+    let books = site.path().join("shelf");
+    std::fs::rename(site.path().join("content/books"), &books).unwrap();
+    std::os::unix::fs::symlink(&books, site.path().join("content/books")).unwrap();
+    std::os::unix::fs::symlink("/", books.join("root")).unwrap();
+    std::os::unix::fs::symlink("..", books.join("up")).unwrap();
+    let d = Daemon::start(&site, "2023-01-10T12:00:00Z");
+    let feed = || d.get("/feed.json").text().unwrap();
+    assert!(feed().contains("Reliable Machine Learning"), "{}", d.log());
+    // A new book written through the link's target is seen.
+    std::fs::write(
+        books.join("20230102-new.md"),
+        "---\ntitle: A Brand New Book\nauthors: [Jane Doe]\nstart: 2023-01-02 00:00:00\nend: 2023-01-06 23:59:59\n---\nBody.\n",
+    )
+    .unwrap();
+    wait_for("the new book", Duration::from_secs(10), || {
+        feed().contains("A Brand New Book")
+    });
+}
