@@ -469,7 +469,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                 debouncer.watch(&linked, RecursiveMode::NonRecursive)?;
                 for sub in std::fs::read_dir(&linked)?.flatten() {
                     if sub.file_type().is_ok_and(|t| t.is_dir()) {
-                        debouncer.watch(&sub.path(), RecursiveMode::Recursive)?;
+                        debouncer.watch(sub.path(), RecursiveMode::Recursive)?;
                     }
                 }
             }
