@@ -3,13 +3,10 @@
 //! remembered in the state database, say so in the error line, and drop the
 //! book when its file is deleted.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::hostile::GOOD;
-use crate::support::{Feeds, Site};
+use crate::support::{Daemon, Feeds, Site};
 
 const BROKEN_LINE: &str = "content/books/good.md:4:1: error: `start` is not a date and time: `2022-12-32`; expected `YYYY-MM-DD HH:MM:SS`; the last good version (read 2026-01-01T00:00:00Z) is still published";
 
@@ -115,61 +112,11 @@ fn build_keeps_the_last_good_version_of_a_broken_book_until_its_file_is_deleted(
     assert_eq!(kept(&site).len(), 1);
 }
 
-/// A running daemon; killed on drop.
-struct Daemon {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(site: &Site, now: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bookweek"))
-            .current_dir(site.path())
-            .args(["--now", now, "run"])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("bookweek: listening on ")
-            .unwrap_or_else(|| panic!("unexpected {line:?}: {}", log.lock().unwrap()))
-            .to_string();
-        Self { child, base, log }
-    }
-
-    fn feed(&self, name: &str) -> (String, feed_rs::model::Feed) {
-        let body = reqwest::blocking::get(format!("{}/{name}", self.base))
-            .unwrap()
-            .text()
-            .unwrap();
-        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap();
-        (body, feed)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A feed as the daemon serves it: its bytes, and as feed-rs reads them.
+fn served(daemon: &Daemon, name: &str) -> (String, feed_rs::model::Feed) {
+    let body = daemon.get(&format!("/{name}")).text().unwrap();
+    let feed = feed_rs::parser::parse(body.as_bytes()).unwrap();
+    (body, feed)
 }
 
 #[test]
@@ -204,7 +151,7 @@ fn once_keeps_it_too_and_a_restarted_daemon_publishes_the_same_feeds() {
         ("atom.xml", &cron.raw[1]),
         ("feed.json", &cron.raw[2]),
     ] {
-        let (body, feed) = daemon.feed(name);
+        let (body, feed) = served(&daemon, name);
         assert_eq!(titles(&feed), ALL);
         assert_eq!(
             &body, from_cron,
@@ -212,11 +159,11 @@ fn once_keeps_it_too_and_a_restarted_daemon_publishes_the_same_feeds() {
         );
     }
     let started = Instant::now();
-    while !daemon.log.lock().unwrap().contains(BROKEN_LINE) {
+    while !daemon.log().contains(BROKEN_LINE) {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{}",
-            daemon.log.lock().unwrap()
+            daemon.log()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
