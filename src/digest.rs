@@ -237,7 +237,8 @@ struct DigestView<'a> {
     participate: &'a str,
     participate_url: Option<&'a str>,
     unsubscribe_url: &'a str,
-    /// Every book of the digest once, in item order.
+    /// Every book of the digest once: weeks on now or coming first, then
+    /// closed ones, each group in item order.
     books: Vec<BookView<'a>>,
     /// The books whose opening, and whose recap, this digest carries.
     opened: Vec<BookView<'a>>,
@@ -471,6 +472,9 @@ pub fn render(
             has(Kind::Recap),
         ));
     }
+    // The week that is on (or coming) first: it is what readers can still
+    // take part in; then the recaps.
+    books.sort_by_key(|b| b.stage == Stage::Closed);
     let opened = books.iter().filter(|b| b.opening).cloned().collect();
     let closed = books.iter().filter(|b| b.recap).cloned().collect();
     let mut view = DigestView {
