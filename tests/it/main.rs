@@ -13,6 +13,7 @@ mod dkim;
 mod once;
 mod operator;
 mod preview;
+mod readers;
 mod security;
 mod server;
 mod snapshots;
