@@ -766,6 +766,59 @@ mod tests {
     }
 
     #[test]
+    fn the_stage_follows_the_window() {
+        let c = catalog();
+        let at = |s: &str| at(s).with_timezone(&chrono_tz::Europe::Berlin);
+        let b = &c.books[0];
+        assert_eq!(Stage::of(b, at("2022-12-04T23:00:00+01:00")), Stage::Opens);
+        assert_eq!(Stage::of(b, at("2022-12-05T09:00:00+01:00")), Stage::On);
+        assert_eq!(Stage::of(b, at("2022-12-12T09:00:00+01:00")), Stage::Closed);
+    }
+
+    fn subject_of(c: &Catalog, templates: &Templates, tick: &str) -> String {
+        let config = config("");
+        let tick = at(tick).with_timezone(&config.timezone);
+        let items = news_of_tick(c, &config, tick);
+        render(c, &config, templates, tick, &items)
+            .map(|r| r.subject)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn subjects_are_short_and_never_longer_than_100_characters() {
+        let builtin = Templates::load(std::path::Path::new("/nonexistent")).0;
+        let mut c = catalog();
+        assert_eq!(
+            subject_of(&c, &builtin, "2022-12-05T09:00:00+01:00"),
+            "This week: a"
+        );
+        assert_eq!(
+            subject_of(&c, &builtin, "2022-12-12T09:00:00+01:00"),
+            "This week: b; answers from a"
+        );
+        let long = "A Very Long Title About Machine Learning Systems in Production ".repeat(5);
+        for b in &mut c.books {
+            b.title = long.clone();
+        }
+        for tick in ["2022-12-05T09:00:00+01:00", "2022-12-12T09:00:00+01:00"] {
+            let s = subject_of(&c, &builtin, tick);
+            assert!(s.chars().count() <= 78, "{s}");
+            assert!(s.ends_with('…'), "{s}");
+        }
+        // Whatever a template makes of it, no subject passes 100 characters.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("digest.subject.j2"),
+            "{{ site_title }}: {% for b in books %}{{ b.title }} {% endfor %}",
+        )
+        .unwrap();
+        let own = Templates::load(dir.path()).0;
+        let s = subject_of(&c, &own, "2022-12-12T09:00:00+01:00");
+        assert!((90..=100).contains(&s.chars().count()), "{s}");
+        assert!(s.ends_with('…'), "{s}");
+    }
+
+    #[test]
     fn subject_never_carries_line_breaks_from_content() {
         assert_eq!(
             one_line("Book:\r\nBcc: evil@example.com\n  x\u{7}"),
