@@ -47,8 +47,14 @@ pub enum MatchKind {
     Reordered,
     /// Same first and last name, a middle name left out.
     MiddleName,
+    /// Same surname, and a given name that is a nickname or the full form of
+    /// the other ("Mike Munn" for Michael Munn, "Doug" for Douglas).
+    Nickname,
     /// An alias from the people file or the book, or a GitHub/Twitter handle.
     Alias,
+    /// The chat name is one word, the given name of exactly one of the book's
+    /// authors, and no other participant of the archive has that given name.
+    GivenName,
 }
 
 /// Whether two token lists name the same person, and how.
@@ -83,6 +89,36 @@ fn compare(chat: &[String], known: &[String]) -> Option<MatchKind> {
     None
 }
 
+/// A name as `human_name` reads it, for nickname-aware comparison; only
+/// names of at least two words with a written-out given name qualify, so an
+/// initial ("A McCauley") never stands for a person.
+fn parsed_name(tokens: &[String]) -> Option<human_name::Name> {
+    let words: Vec<&String> = tokens.iter().filter(|t| t.len() > 1).collect();
+    if words.len() < 2 {
+        return None;
+    }
+    let name = human_name::Name::parse(&tokens.join(" "))?;
+    name.given_name()
+        .is_some_and(|g| g.chars().count() > 1)
+        .then_some(name)
+}
+
+/// Whether two parsed names are one person under another given name: the
+/// surnames are the same words (human_name alone would also accept a
+/// surname that merely ends the other), and human_name finds the given
+/// names consistent, which covers nicknames (Mike/Michael, Joe/Joseph,
+/// Doug/Douglas) from its maintained table.
+fn nickname_match(chat: &human_name::Name, chat_tokens: &[String], known: &KnownName) -> bool {
+    chat_tokens.last() == known.tokens.last() && chat.consistent_with(&known.parsed)
+}
+
+/// A name an author goes by, parsed once.
+#[derive(Debug, Clone)]
+struct KnownName {
+    tokens: Vec<String>,
+    parsed: human_name::Name,
+}
+
 /// One of a book's authors and every name they may chat under.
 #[derive(Debug, Clone)]
 struct AuthorNames {
@@ -90,6 +126,11 @@ struct AuthorNames {
     slug: Option<String>,
     names: Vec<Vec<String>>,
     aliases: Vec<Vec<String>>,
+    /// `names` as human_name reads them, for nickname matching.
+    parsed: Vec<KnownName>,
+    /// The given name a one-word chat name may stand for: set only when no
+    /// other author and no other participant of the archive shares it.
+    given: Option<String>,
 }
 
 /// Decides, for one book, which chat names are its authors.
@@ -124,36 +165,130 @@ impl Resolver {
                         })
                         .map(|(n, _)| name_tokens(n)),
                 );
+                let names = vec![name_tokens(&a.name)];
+                let parsed = names
+                    .iter()
+                    .filter_map(|t| {
+                        Some(KnownName {
+                            tokens: t.clone(),
+                            parsed: parsed_name(t)?,
+                        })
+                    })
+                    .collect();
                 AuthorNames {
                     display: a.name.clone(),
                     slug: a.slug.clone(),
-                    names: vec![name_tokens(&a.name)],
+                    names,
                     aliases,
+                    parsed,
+                    given: None,
                 }
             })
             .collect();
-        Self { authors }
+        let mut resolver = Self { authors };
+        resolver.find_unique_given_names(book);
+        resolver
     }
 
-    /// The author (index into `book.authors`) writing as `chat_name`, if any.
+    /// Sets each author's `given` when a one-word chat name equal to their
+    /// given name can only mean them: no other author has that given name,
+    /// and no participant of the archive who is not this author (by a
+    /// full-name match) has it either.
+    fn find_unique_given_names(&mut self, book: &Book) {
+        let given: Vec<Option<String>> = self
+            .authors
+            .iter()
+            .map(|a| a.names[0].iter().find(|t| t.len() > 1).cloned())
+            .collect();
+        let mut participants: Vec<&str> = book
+            .archive
+            .iter()
+            .flat_map(|t| std::iter::once(&t.post).chain(&t.replies))
+            .map(|m| m.name.as_str())
+            .collect();
+        participants.sort_unstable();
+        participants.dedup();
+        for i in 0..self.authors.len() {
+            let Some(g) = &given[i] else { continue };
+            let shared_by_author = given
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && other.as_ref() == Some(g));
+            let shared_by_participant = participants.iter().any(|p| {
+                let tokens = name_tokens(p);
+                // The one-word name itself is what is being decided.
+                tokens.len() > 1
+                    && tokens.first() == Some(g)
+                    && self.full_name_match(&tokens).map(|(a, _)| a) != Some(i)
+            });
+            if !shared_by_author && !shared_by_participant {
+                self.authors[i].given = Some(g.clone());
+            }
+        }
+    }
+
+    /// The author writing as `chat_name`, if any: index into `book.authors`
+    /// and how the name matched.
     pub fn author_of(&self, chat_name: &str) -> Option<(usize, MatchKind)> {
         let chat = name_tokens(chat_name);
+        if let Some(found) = self.full_name_match(&chat) {
+            return Some(found);
+        }
+        let [word] = chat.as_slice() else {
+            return None;
+        };
+        let mut by_given = self
+            .authors
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.given.as_ref() == Some(word));
+        match (by_given.next(), by_given.next()) {
+            (Some((i, _)), None) => Some((i, MatchKind::GivenName)),
+            _ => None,
+        }
+    }
+
+    /// Matches by the whole name: spelling variants, aliases and nicknames.
+    fn full_name_match(&self, chat: &[String]) -> Option<(usize, MatchKind)> {
         let joined = vec![chat.concat()];
         let mut best: Option<(usize, MatchKind)> = None;
+        let mut offer = |i: usize, kind: MatchKind| {
+            if best.is_none_or(|(_, k)| kind < k) {
+                best = Some((i, kind));
+            }
+        };
         for (i, a) in self.authors.iter().enumerate() {
-            let by_name = a.names.iter().filter_map(|n| compare(&chat, n)).min();
+            let by_name = a.names.iter().filter_map(|n| compare(chat, n)).min();
             let by_alias = a
                 .aliases
                 .iter()
-                .any(|n| compare(&chat, n).is_some() || (n.len() == 1 && joined == *n))
+                .any(|n| compare(chat, n).is_some() || (n.len() == 1 && joined == *n))
                 .then_some(MatchKind::Alias);
-            if let Some(kind) = by_name.or(by_alias)
-                && best.is_none_or(|(_, k)| kind < k)
-            {
-                best = Some((i, kind));
+            if let Some(kind) = by_name.or(by_alias) {
+                offer(i, kind);
             }
         }
-        best
+        if best.is_some() {
+            return best;
+        }
+        // Nicknames only when nothing closer matched, and only when they
+        // point at exactly one author.
+        let parsed = parsed_name(chat)?;
+        let mut hits = self
+            .authors
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.parsed.iter().any(|k| nickname_match(&parsed, chat, k)));
+        match (hits.next(), hits.next()) {
+            (Some((i, _)), None) => Some((i, MatchKind::Nickname)),
+            _ => None,
+        }
+    }
+
+    /// The name to show for author `i`: the people file's `title`, or the
+    /// plain name the book gives.
+    pub fn display(&self, i: usize) -> &str {
+        &self.authors[i].display
     }
 
     /// Hints for authors who never appear in the archive while a name there
@@ -225,8 +360,12 @@ pub struct Hint {
 /// answers are often split over several messages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Part {
-    /// The author's chat name.
+    /// The author as the site names them: the people file's `title`, or the
+    /// book's plain name.
     pub author: String,
+    /// The name they wrote under in chat.
+    #[serde(skip)]
+    pub chat_name: String,
     pub text: String,
     #[serde(skip)]
     pub signals: Signals,
@@ -269,7 +408,9 @@ pub struct Signals {
     pub filler: bool,
     /// Talks about the channel, giveaways or the event itself.
     pub meta: bool,
-    /// Sends the reader elsewhere (a link) with few words of its own.
+    /// Sends the reader elsewhere instead of answering: a link with few
+    /// words of its own, or mostly a deflection (to a co-author, a forum,
+    /// support).
     pub pointer: bool,
     /// A one-word reaction, a joke or an emote.
     pub reaction: bool,
@@ -369,12 +510,41 @@ const PLACEHOLDER_PHRASES: &[&str] = &[
     "stay tuned",
     "let me think",
     "more soon",
-    // Deferring to someone else is a promise of an answer, not one.
+];
+
+/// Sentences that send the asker elsewhere instead of answering: to a
+/// co-author ("X can help you out here", "knows this stuff better"), to a
+/// forum, to support. They are pointers, however long the sentence.
+const DEFLECTION_PHRASES: &[&str] = &[
     "great one for",
     "can answer this",
     "answer this best",
     "better at answering",
+    "better suited to answer",
     "check in with",
+    "can help you out",
+    "help you out here",
+    "knows this stuff",
+    "knows more about",
+    "knows better",
+    "know better than",
+    "better than me",
+    "better person to ask",
+    "better placed to",
+    "is the expert",
+    "forum",
+    "forums",
+    "support team",
+    "contact support",
+    "customer support",
+    "support ticket",
+    "open a ticket",
+    "reach out to",
+    "stack overflow",
+    "stackoverflow",
+    "mailing list",
+    "open an issue",
+    "file an issue",
 ];
 
 const META_PHRASES: &[&str] = &[
@@ -427,14 +597,35 @@ fn substance(words: &[String]) -> usize {
         .count()
 }
 
+/// Whether `words` (lower case) hold one of `phrases` as whole words.
+fn has_phrase(words: &[String], phrases: &[&str]) -> bool {
+    let lower = format!(" {} ", words.join(" "));
+    phrases.iter().any(|p| lower.contains(&format!(" {p} ")))
+}
+
+/// Words of substance outside the sentences that deflect, and whether any
+/// sentence deflects.
+fn substance_beside_deflections(plain: &str) -> (usize, bool) {
+    let (mut kept, mut deflects) = (0, false);
+    for sentence in plain.split(['.', '!', '?', '\n', ';']) {
+        let (words, _) = words_and_links(sentence);
+        if has_phrase(&words, DEFLECTION_PHRASES) {
+            deflects = true;
+        } else {
+            kept += substance(&words);
+        }
+    }
+    (kept, deflects)
+}
+
 /// The signals of one answer text.
 fn signals(raw: &str) -> Signals {
     let plain = text::chat_to_plain(raw);
     let (words, _) = words_and_links(&plain);
     let links = distinct_urls(raw);
     let n = substance(&words);
-    let lower = format!(" {} ", words.join(" "));
-    let has = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(&format!(" {p} ")));
+    let has = |phrases: &[&str]| has_phrase(&words, phrases);
+    let (beside, deflects) = substance_beside_deflections(&plain);
     let fillers = words
         .iter()
         .filter(|w| FILLER_WORDS.contains(&w.as_str()))
@@ -445,7 +636,7 @@ fn signals(raw: &str) -> Signals {
         placeholder: has(PLACEHOLDER_PHRASES) && n < 2 * FEW_WORDS,
         filler: fillers > 0 && n < FEW_WORDS / 2,
         meta: has(META_PHRASES) && n < 3 * FEW_WORDS,
-        pointer: links > 0 && n < FEW_WORDS,
+        pointer: (links > 0 && n < FEW_WORDS) || (deflects && beside < FEW_WORDS),
         reaction: n < 3,
         thanked: false,
     }
@@ -590,7 +781,7 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
             continue;
         }
         let thread = &book.archive[i];
-        let parts = best_parts(&replies[i], &thread.post.name);
+        let parts = best_parts(&replies[i], &thread.post.name, &resolver);
         if parts.is_empty() {
             verdicts[i] = Some(Verdict::NoAuthorAnswer);
             continue;
@@ -620,8 +811,9 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
     }
 
     answers.retain(|a| !book.hide.contains(&a.thread));
-    // Pins first in the order the editor wrote them, then by score; ties
-    // keep archive order (the sort is stable and the list starts in it).
+    // Pins first in the order the editor wrote them, then answers with
+    // content before pointers and pleasantries, then by score; ties keep
+    // archive order (the sort is stable and the list starts in it).
     answers.sort_by(|a, b| {
         let pin = |x: &Answer| {
             book.pin
@@ -629,9 +821,12 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
                 .position(|&p| p == x.thread)
                 .unwrap_or(usize::MAX)
         };
-        pin(a).cmp(&pin(b)).then(b.score.total_cmp(&a.score))
+        pin(a)
+            .cmp(&pin(b))
+            .then(b.has_content().cmp(&a.has_content()))
+            .then(b.score.total_cmp(&a.score))
     });
-    answers.truncate(limit);
+    let answers = pick_varied(answers, limit);
     let threads = book
         .archive
         .iter()
@@ -642,6 +837,45 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
     Ranking { threads, answers }
 }
 
+/// The first `limit` of `ranked` (best first), with at most one answer per
+/// asker while answers with content to other askers remain: one person's
+/// long list of questions should not fill a recap. Pins always stay, and
+/// pointers come only after every answer with content. The result keeps
+/// the ranking's order.
+fn pick_varied(ranked: Vec<Answer<'_>>, limit: usize) -> Vec<Answer<'_>> {
+    let mut chosen = vec![false; ranked.len()];
+    let mut askers: Vec<Vec<String>> = Vec::new();
+    let mut count = 0;
+    // Pass 0: pins, and the best answer with content to each asker; pass
+    // 1: further answers with content; pass 2: whatever is left.
+    let takes = |pass: usize, a: &Answer, seen: bool| match pass {
+        0 => a.pinned || (a.has_content() && !seen),
+        1 => a.has_content(),
+        _ => true,
+    };
+    for pass in 0..3 {
+        for (i, a) in ranked.iter().enumerate() {
+            if count == limit {
+                break;
+            }
+            let asker = name_tokens(&a.question.name);
+            let seen = askers.contains(&asker);
+            if !chosen[i] && takes(pass, a, seen) {
+                chosen[i] = true;
+                count += 1;
+                if !seen {
+                    askers.push(asker);
+                }
+            }
+        }
+    }
+    ranked
+        .into_iter()
+        .zip(chosen)
+        .filter_map(|(a, c)| c.then_some(a))
+        .collect()
+}
+
 /// Scores are shown and compared at two decimals so output is stable.
 fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
@@ -649,7 +883,7 @@ fn round(x: f64) -> f64 {
 
 /// Each author's best run of consecutive replies in a thread (a placeholder
 /// followed later by the real answer loses to it), in order of appearance.
-fn best_parts(replies: &[Reply], asker: &str) -> Vec<Part> {
+fn best_parts(replies: &[Reply], asker: &str, resolver: &Resolver) -> Vec<Part> {
     let mut runs: Vec<(usize, String, String, usize)> = Vec::new(); // author, name, text, end index
     let mut i = 0;
     while i < replies.len() {
@@ -676,25 +910,32 @@ fn best_parts(replies: &[Reply], asker: &str) -> Vec<Part> {
             .take_while(|r| r.author.is_none())
             .any(|r| r.name == asker && is_thanks(r.text));
         let part = Part {
-            author: name,
+            author: resolver.display(author).to_string(),
+            chat_name: name,
             score: score(&s),
             text,
             signals: s,
         };
         match best.iter_mut().find(|(a, _, _)| *a == author) {
-            Some(slot) if part.score > slot.2.score => slot.2 = part,
+            // Content beats a pointer, then the higher score wins.
+            Some(slot)
+                if (part.signals.has_content(), part.score)
+                    > (slot.2.signals.has_content(), slot.2.score) =>
+            {
+                slot.2 = part
+            }
             Some(_) => {}
             None => best.push((author, order, part)),
         }
     }
     best.sort_by_key(|(_, order, _)| *order);
     let parts: Vec<Part> = best.into_iter().map(|(_, _, p)| p).collect();
-    // Show a co-author's "+1" or "X can answer this best" only when nobody
-    // gave a real answer.
-    if parts.iter().any(|p| p.signals.is_answer()) {
+    // Show a co-author's "+1" or "X can help you out here" only when nobody
+    // gave an answer with content.
+    if parts.iter().any(|p| p.signals.has_content()) {
         parts
             .into_iter()
-            .filter(|p| p.signals.is_answer())
+            .filter(|p| p.signals.has_content())
             .collect()
     } else {
         parts
@@ -706,6 +947,18 @@ impl Signals {
     /// pleasantries, channel talk and one-word reactions.
     pub fn is_answer(&self) -> bool {
         !(self.placeholder || self.filler || self.meta || self.reaction)
+    }
+
+    /// An answer that says something itself rather than pointing elsewhere.
+    pub fn has_content(&self) -> bool {
+        self.is_answer() && !self.pointer
+    }
+}
+
+impl Answer<'_> {
+    /// Whether the best part of the answer has content of its own.
+    pub fn has_content(&self) -> bool {
+        self.parts.iter().any(|p| p.signals.has_content())
     }
 }
 
@@ -814,10 +1067,222 @@ mod tests {
 
     #[test]
     fn never_matches_part_of_another_name() {
-        assert_eq!(resolves("Gant Laborde", "Gant"), None);
         assert_eq!(resolves("Alexey Grigorev", "Alexey Shvets"), None);
-        assert_eq!(resolves("Kim Falk", "Kim"), None);
         assert_eq!(resolves("Luis Serrano", "Luis Serrano Jr Smith"), None);
+        assert_eq!(resolves("Kim Falk", "Falk"), None);
+        assert_eq!(resolves("Kim Falk", "Kimberly"), None);
+    }
+
+    #[test]
+    fn nicknames_match_the_full_name_either_way() {
+        for (author, chat) in [
+            ("Michael Munn", "Mike Munn"),
+            ("Douglas Turnbull", "Doug Turnbull"),
+            ("Doug Turnbull", "Douglas Turnbull"),
+            ("Joseph Reis", "Joe Reis"),
+            ("Robert Smith", "Bob Smith"),
+            ("William Jamir", "Bill Jamir"),
+            ("Ondřej Kubera", "Ondrej Kubera (he/him)"),
+        ] {
+            let kind = resolves(author, chat);
+            assert!(
+                matches!(kind, Some(MatchKind::Nickname | MatchKind::Normalized)),
+                "{chat} for {author}: {kind:?}"
+            );
+        }
+        assert_eq!(
+            resolves("Michael Munn", "Mike Munn"),
+            Some(MatchKind::Nickname)
+        );
+        for (author, chat) in [
+            // Another surname, another given name, or only an initial.
+            ("Michael Munn", "Mike Munro"),
+            ("Jane Doe", "John Doe"),
+            ("Alan McCauley", "A McCauley"),
+            ("Joseph Reis", "Joe"),
+            ("Michael Goldsmith", "Mike Smith"),
+        ] {
+            assert_eq!(resolves(author, chat), None, "{chat} for {author}");
+        }
+    }
+
+    fn asks(name: &str) -> Thread {
+        Thread {
+            post: msg(name, "A question?"),
+            replies: vec![],
+        }
+    }
+
+    #[test]
+    fn a_lone_given_name_counts_only_when_unambiguous() {
+        let people = BTreeMap::new();
+        // Gant Laborde chats as "Gant", and also once with his full name.
+        let b = book(
+            &["Gant Laborde"],
+            vec![asks("Gant"), asks("Gant Laborde"), asks("Daniel Wexler")],
+        );
+        let r = Resolver::new(&b, &people);
+        assert_eq!(r.author_of("Gant"), Some((0, MatchKind::GivenName)));
+        assert_eq!(r.author_of("gant"), Some((0, MatchKind::GivenName)));
+        assert_eq!(r.author_of("Daniel"), None);
+        // Another participant with that given name makes it ambiguous.
+        let b = book(&["Gant Laborde"], vec![asks("Gant"), asks("Gant Smith")]);
+        assert_eq!(Resolver::new(&b, &people).author_of("Gant"), None);
+        // So does a co-author with the same given name.
+        let b = book(&["Kim Falk", "Kim Lee"], vec![asks("Kim")]);
+        assert_eq!(Resolver::new(&b, &people).author_of("Kim"), None);
+        // One of two authors, the other one named in full.
+        let b = book(
+            &["Kevin Huo", "Nick Singh"],
+            vec![asks("Kevin"), asks("Nick Singh"), asks("Allan")],
+        );
+        let r = Resolver::new(&b, &people);
+        assert_eq!(r.author_of("Kevin"), Some((0, MatchKind::GivenName)));
+        assert_eq!(r.author_of("Nick Singh"), Some((1, MatchKind::Normalized)));
+        assert_eq!(r.author_of("Nick"), Some((1, MatchKind::GivenName)));
+    }
+
+    #[test]
+    fn answers_show_the_people_title_and_askers_as_written() {
+        let mut people = BTreeMap::new();
+        people.insert(
+            "ondrejkubera".to_string(),
+            Person {
+                slug: "ondrejkubera".into(),
+                name: "Ondřej Kubera".into(),
+                aliases: vec![],
+                handles: vec![],
+                path: "p.md".into(),
+            },
+        );
+        let mut b = book(
+            &[],
+            vec![Thread {
+                post: msg(
+                    "leandro von werra",
+                    "How do you evaluate a tokenizer before training a model on it?",
+                ),
+                replies: vec![msg(
+                    "Ondrej Kubera",
+                    "We compare fertility, the tokens per word, on held-out text in every language we care about.",
+                )],
+            }],
+        );
+        b.authors = vec![Author {
+            slug: Some("ondrejkubera".into()),
+            name: "Ondřej Kubera".into(),
+        }];
+        let a = &best(&b, &people, 5)[0];
+        assert_eq!(a.parts[0].author, "Ondřej Kubera");
+        assert_eq!(a.parts[0].chat_name, "Ondrej Kubera");
+        assert_eq!(a.question.name, "leandro von werra");
+    }
+
+    #[test]
+    fn one_pick_per_asker_while_others_have_answers() {
+        let q = |who: &str, q: &str, a: &str| Thread {
+            post: msg(who, q),
+            replies: vec![msg("Ann Author", a)],
+        };
+        let long = "A long answer about schema checks, drift detection, alerting thresholds, ownership, runbooks and the review of every incident with the people involved.";
+        let short = "Monitoring starts with agreeing what healthy means.";
+        let b = book(
+            &["Ann Author"],
+            vec![
+                q(
+                    "Xavier",
+                    "First of many long questions about governance?",
+                    long,
+                ),
+                q(
+                    "Xavier",
+                    "Second of many long questions about governance?",
+                    long,
+                ),
+                q(
+                    "Xavier",
+                    "Third of many long questions about governance?",
+                    long,
+                ),
+                q("Maja", "How do you monitor?", short),
+                q("Rohan", "What about alerts?", short),
+            ],
+        );
+        let picked = |limit| -> Vec<usize> {
+            best(&b, &BTreeMap::new(), limit)
+                .iter()
+                .map(|a| a.thread)
+                .collect()
+        };
+        // Xavier's best, then the other askers, then Xavier again.
+        assert_eq!(picked(3), [1, 4, 5]);
+        assert_eq!(picked(5), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn deflections_are_pointers_and_lose_to_answers_with_content() {
+        for deflection in [
+            "Kevin can help you out here, he knows this stuff better than me!",
+            "Nick Singh knows this stuff better, I will leave it to him.",
+            "The best place to ask this is the Comet community forums, the team there answers quickly.",
+            "Please reach out to our support team with the error message and they will sort it out.",
+        ] {
+            let s = signals(deflection);
+            assert!(s.pointer, "{deflection}: {s:?}");
+            assert!(!s.has_content(), "{deflection}");
+        }
+        // A deflection next to a real answer does not make it a pointer.
+        let s = signals(
+            "Kranti can help you out here too. Start by writing down what healthy means for the model: latency, freshness of features and prediction quality, each with an owner, a threshold and an alert that wakes someone up.",
+        );
+        assert!(!s.pointer, "{s:?}");
+        // "a good one, for instance" is no deflection.
+        assert!(!signals("Population-based training is a good one, for instance, and grid search then random search works well in practice for tuning.").pointer);
+
+        // A long deflection still ranks below a short answer with content.
+        let b = book(
+            &["Ann Author", "Bob Writer"],
+            vec![
+                Thread {
+                    post: msg(
+                        "Reader",
+                        "How do I debug failed Comet experiments on a cluster?",
+                    ),
+                    replies: vec![msg(
+                        "Ann Author",
+                        "The Comet community forums are the right place for cluster questions like this one, the engineers there see these failures every day and answer quickly.",
+                    )],
+                },
+                Thread {
+                    post: msg("Other", "Which metric do you watch first?"),
+                    replies: vec![msg("Ann Author", "Prediction latency, then drift.")],
+                },
+            ],
+        );
+        let order: Vec<usize> = best(&b, &BTreeMap::new(), 2)
+            .iter()
+            .map(|a| a.thread)
+            .collect();
+        assert_eq!(order, [2, 1]);
+    }
+
+    #[test]
+    fn a_co_authors_pointer_is_dropped_when_the_other_answers() {
+        let b = book(
+            &["Ann Author", "Bob Writer"],
+            vec![Thread {
+                post: msg("Reader", "How do you test pipelines?"),
+                replies: vec![
+                    msg("Bob Writer", "Ann knows this stuff better than me!"),
+                    msg(
+                        "Ann Author",
+                        "We validate input data against a schema and compare outputs to a shadow model before every release.",
+                    ),
+                ],
+            }],
+        );
+        let a = &best(&b, &BTreeMap::new(), 5)[0];
+        assert_eq!(a.authors(), "Ann Author");
     }
 
     #[test]

@@ -147,26 +147,49 @@ impl Rendered {
     }
 }
 
-#[derive(Serialize)]
-struct OpenedView<'a> {
-    title: &'a str,
-    url: String,
-    authors: String,
-    author_count: usize,
-    window: String,
-    description: Option<String>,
-    cover: Option<String>,
-    links: &'a [crate::model::Link],
+/// Where a book's week stands at the time of a digest: what the digest's
+/// wording follows (it "opens", "is on now", or has "closed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Opens,
+    On,
+    Closed,
 }
 
-#[derive(Serialize)]
+impl Stage {
+    pub fn of(book: &Book, at: DateTime<Tz>) -> Self {
+        if at < book.window.start {
+            Stage::Opens
+        } else if at < book.window.end {
+            Stage::On
+        } else {
+            Stage::Closed
+        }
+    }
+}
+
+/// How much of a book's body a digest shows, in characters of text.
+const BODY_EXCERPT_CHARS: usize = 600;
+
+/// Longest preheader (the line mail clients show after the subject).
+const PREHEADER_CHARS: usize = 140;
+
+/// A subject never longer than this, whatever the titles (the built-in
+/// template aims at 78, what a phone's inbox shows).
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// Width of the text part's lines.
+pub const TEXT_WIDTH: usize = 78;
+
+#[derive(Serialize, Clone)]
 struct PartView {
     author: String,
     html: minijinja::Value,
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct AnswerView<'a> {
     asker: &'a str,
     question_html: minijinja::Value,
@@ -174,12 +197,32 @@ struct AnswerView<'a> {
     parts: Vec<PartView>,
 }
 
-#[derive(Serialize)]
-struct ClosedView<'a> {
+/// One book in a digest: its opening, its recap, or both.
+#[derive(Serialize, Clone)]
+struct BookView<'a> {
     title: &'a str,
     url: String,
     authors: String,
+    author_count: usize,
+    /// "the author's" or "the authors'".
+    authors_possessive: &'static str,
     window: String,
+    /// The stage of the week at the digest's tick.
+    stage: Stage,
+    /// The first day of the week and its last, in words ("Monday 5 December").
+    starts: String,
+    ends: String,
+    /// The start of the book's markdown body, sanitized, and whether more
+    /// of it is on the book's page.
+    body_html: minijinja::Value,
+    body_text: String,
+    body_cut: bool,
+    description: Option<String>,
+    cover: Option<String>,
+    links: &'a [crate::model::Link],
+    /// Whether this digest carries the book's opening, and its recap.
+    opening: bool,
+    recap: bool,
     threads: usize,
     answers: Vec<AnswerView<'a>>,
 }
@@ -192,11 +235,17 @@ struct DigestView<'a> {
     language: &'a str,
     tick: String,
     subject: String,
+    /// The week's gist in one line, shown by mail clients after the subject.
+    preheader: String,
     participate: &'a str,
     participate_url: Option<&'a str>,
     unsubscribe_url: &'a str,
-    opened: Vec<OpenedView<'a>>,
-    closed: Vec<ClosedView<'a>>,
+    /// Every book of the digest once: weeks on now or coming first, then
+    /// closed ones, each group in item order.
+    books: Vec<BookView<'a>>,
+    /// The books whose opening, and whose recap, this digest carries.
+    opened: Vec<BookView<'a>>,
+    closed: Vec<BookView<'a>>,
 }
 
 fn book_url(config: &Config, book: &Book) -> String {
@@ -207,7 +256,11 @@ fn book_url(config: &Config, book: &Book) -> String {
 
 /// "Monday 12 December 2022".
 fn day_in_words(t: DateTime<Tz>) -> String {
-    let weekday = match t.weekday() {
+    format!("{} {}", weekday(t), t.format("%-d %B %Y"))
+}
+
+fn weekday(t: DateTime<Tz>) -> &'static str {
+    match t.weekday() {
         Weekday::Mon => "Monday",
         Weekday::Tue => "Tuesday",
         Weekday::Wed => "Wednesday",
@@ -215,8 +268,179 @@ fn day_in_words(t: DateTime<Tz>) -> String {
         Weekday::Fri => "Friday",
         Weekday::Sat => "Saturday",
         Weekday::Sun => "Sunday",
+    }
+}
+
+/// "Friday 9 December": the last day of a window (an end at midnight
+/// closes the day before, as in [`crate::model::Window::in_words`]).
+fn last_day(book: &Book) -> String {
+    let end = book.window.end - chrono::Duration::seconds(1);
+    let end = end.max(book.window.start);
+    format!("{} {}", weekday(end), end.format("%-d %B"))
+}
+
+/// "the author's" or "the authors'".
+pub fn authors_possessive(count: usize) -> &'static str {
+    if count == 1 {
+        "the author's"
+    } else {
+        "the authors'"
+    }
+}
+
+/// The sanitized HTML of archive or body text with the inline styles mail
+/// clients need: links and code wrap anywhere, `<pre>` wraps, lists and
+/// quotes keep a narrow indent. The input is `text`'s sanitized output, so
+/// its tags have no attributes but `href`, `rel` and `start`.
+fn styled(html: &str) -> String {
+    const WRAP: &str = "overflow-wrap:anywhere;word-break:break-word;";
+    const MONO: &str = "font-family:Menlo,Consolas,'Courier New',monospace;";
+    html.replace("<p>", "<p style=\"margin:0 0 10px 0;\">")
+        .replace(
+            "<pre>",
+            &format!(
+                "<pre style=\"margin:0 0 10px 0;padding:8px 10px;background-color:#f3f4f6;color:#1f2937;font-size:13px;line-height:1.45;white-space:pre-wrap;{WRAP}{MONO}\">"
+            ),
+        )
+        .replace("<code>", &format!("<code style=\"{MONO}{WRAP}\">"))
+        .replace(
+            "<a href=",
+            &format!("<a style=\"color:#1d4ed8;{WRAP}\" href="),
+        )
+        .replace(
+            "<blockquote>",
+            "<blockquote style=\"margin:0 0 10px 0;padding:0 0 0 10px;border-left:3px solid #d1d5db;color:#374151;\">",
+        )
+        .replace("<ul>", "<ul style=\"margin:0 0 10px 0;padding:0 0 0 20px;\">")
+        .replace("<ol>", "<ol style=\"margin:0 0 10px 0;padding:0 0 0 20px;\">")
+        .replace("<ol start=", "<ol style=\"margin:0 0 10px 0;padding:0 0 0 20px;\" start=")
+}
+
+fn safe(html: String) -> minijinja::Value {
+    minijinja::Value::from_safe_string(html)
+}
+
+fn book_view<'a>(
+    catalog: &Catalog,
+    config: &Config,
+    book: &'a Book,
+    tick: DateTime<Tz>,
+    opening: bool,
+    recap: bool,
+) -> BookView<'a> {
+    let excerpt = text::markdown_excerpt(&book.body, BODY_EXCERPT_CHARS);
+    let answers = if recap {
+        answers::best(book, &catalog.people, config.settings.digest.answers)
+    } else {
+        Vec::new()
     };
-    format!("{weekday} {}", t.format("%-d %B %Y"))
+    BookView {
+        title: &book.title,
+        url: book_url(config, book),
+        authors: book.author_names(),
+        author_count: book.authors.len(),
+        authors_possessive: authors_possessive(book.authors.len()),
+        window: book.window.in_words(),
+        stage: Stage::of(book, tick),
+        starts: format!(
+            "{} {}",
+            weekday(book.window.start),
+            book.window.start.format("%-d %B")
+        ),
+        ends: last_day(book),
+        body_html: safe(styled(&excerpt.html)),
+        body_text: excerpt.text,
+        body_cut: excerpt.cut,
+        description: book.description.as_deref().map(text::chat_to_plain),
+        cover: book
+            .cover
+            .as_deref()
+            .and_then(|c| config.absolute(c))
+            .map(|u| u.to_string()),
+        links: &book.links,
+        opening,
+        recap,
+        threads: book.archive.len(),
+        answers: answers
+            .into_iter()
+            .map(|a| AnswerView {
+                asker: &a.question.name,
+                question_html: safe(styled(&text::chat_to_html(&a.question.text))),
+                question_text: text::chat_to_text(&a.question.text),
+                parts: a
+                    .parts
+                    .into_iter()
+                    .map(|p| PartView {
+                        html: safe(styled(&text::chat_to_html(&p.text))),
+                        text: text::chat_to_text(&p.text),
+                        author: p.author,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The digest's gist in a line: who answers now, and what the recaps hold.
+fn preheader(books: &[BookView]) -> String {
+    let verb = |b: &BookView, one: &str, many: &str| {
+        if b.author_count == 1 {
+            one.to_string()
+        } else {
+            many.to_string()
+        }
+    };
+    let sentences: Vec<String> = books
+        .iter()
+        .map(|b| {
+            let who = if b.authors.is_empty() {
+                "The authors".to_string()
+            } else {
+                b.authors.clone()
+            };
+            if b.recap {
+                let answerers: Vec<&str> = {
+                    let mut names: Vec<&str> = b
+                        .answers
+                        .iter()
+                        .flat_map(|a| a.parts.iter().map(|p| p.author.as_str()))
+                        .collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    names
+                };
+                let by = match answerers.as_slice() {
+                    [] => who,
+                    [one] => (*one).to_string(),
+                    [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                };
+                format!(
+                    "The best {} of {} questions on {}, answered by {by}.",
+                    b.answers.len(),
+                    b.threads,
+                    b.title
+                )
+            } else {
+                match b.stage {
+                    Stage::Opens => format!(
+                        "{who} will answer your questions about {} from {}.",
+                        b.title, b.starts
+                    ),
+                    Stage::On => format!(
+                        "{who} {} your questions about {} until {}.",
+                        verb(b, "answers", "answer"),
+                        b.title,
+                        b.ends
+                    ),
+                    Stage::Closed => format!(
+                        "{who} answered the community's questions about {}, {}.",
+                        b.title, b.window
+                    ),
+                }
+            }
+        })
+        .collect();
+    text::truncate_words(&sentences.join(" "), PREHEADER_CHARS)
 }
 
 /// Renders the digest for `items` at `tick`.
@@ -228,60 +452,34 @@ pub fn render(
     items: &[Due],
 ) -> Result<Rendered, RenderError> {
     let site = &config.settings.site;
-    let opened = items
-        .iter()
-        .filter(|d| d.kind == Kind::Opening)
-        .map(|d| OpenedView {
-            title: &d.book.title,
-            url: book_url(config, d.book),
-            authors: d.book.author_names(),
-            author_count: d.book.authors.len(),
-            window: d.book.window.in_words(),
-            description: d.book.description.as_deref().map(text::chat_to_plain),
-            cover: d
-                .book
-                .cover
-                .as_deref()
-                .and_then(|c| config.absolute(c))
-                .map(|u| u.to_string()),
-            links: &d.book.links,
-        })
-        .collect();
-    let closed = items
-        .iter()
-        .filter(|d| d.kind == Kind::Recap)
-        .map(|d| {
-            let picked = answers::best(d.book, &catalog.people, config.settings.digest.answers);
-            ClosedView {
-                title: &d.book.title,
-                url: book_url(config, d.book),
-                authors: d.book.author_names(),
-                window: d.book.window.in_words(),
-                threads: d.book.archive.len(),
-                answers: picked
-                    .into_iter()
-                    .map(|a| AnswerView {
-                        asker: &a.question.name,
-                        question_html: minijinja::Value::from_safe_string(text::chat_to_html(
-                            &a.question.text,
-                        )),
-                        question_text: text::chat_to_plain(&a.question.text),
-                        parts: a
-                            .parts
-                            .into_iter()
-                            .map(|p| PartView {
-                                html: minijinja::Value::from_safe_string(text::chat_to_html(
-                                    &p.text,
-                                )),
-                                text: text::chat_to_plain(&p.text),
-                                author: p.author,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    // Each book once, where its first item is; a book whose opening and
+    // recap arrive together is one section.
+    let mut books: Vec<BookView> = Vec::new();
+    let mut slugs: Vec<&str> = Vec::new();
+    for d in items {
+        if slugs.contains(&d.book.slug.as_str()) {
+            continue;
+        }
+        slugs.push(&d.book.slug);
+        let has = |kind: Kind| {
+            items
+                .iter()
+                .any(|i| i.kind == kind && i.book.slug == d.book.slug)
+        };
+        books.push(book_view(
+            catalog,
+            config,
+            d.book,
+            tick,
+            has(Kind::Opening),
+            has(Kind::Recap),
+        ));
+    }
+    // The week that is on (or coming) first: it is what readers can still
+    // take part in; then the recaps.
+    books.sort_by_key(|b| b.stage == Stage::Closed);
+    let opened = books.iter().filter(|b| b.opening).cloned().collect();
+    let closed = books.iter().filter(|b| b.recap).cloned().collect();
     let mut view = DigestView {
         site_title: &site.title,
         site_url: config.base_url.to_string(),
@@ -291,16 +489,21 @@ pub fn render(
         language: &site.language,
         tick: day_in_words(tick),
         subject: String::new(),
+        preheader: preheader(&books),
         participate: &site.participate,
         participate_url: site.participate_url.as_deref(),
         unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
+        books,
         opened,
         closed,
     };
-    let subject = one_line(&templates.render("digest.subject.j2", &view)?);
+    let subject = text::truncate_words(
+        &one_line(&templates.render("digest.subject.j2", &view)?),
+        MAX_SUBJECT_CHARS,
+    );
     view.subject = subject.clone();
     let html = templates.render("digest.html.j2", &view)?;
-    let text = templates.render("digest.txt.j2", &view)?;
+    let text = text::wrap(&templates.render("digest.txt.j2", &view)?, TEXT_WIDTH);
     let mut hash = Sha256::new();
     for part in [&subject, &html, &text] {
         hash.update(part.as_bytes());
@@ -563,6 +766,59 @@ mod tests {
         )
         .config;
         assert_eq!(tick_of_book(&short, &c.books[0]), None);
+    }
+
+    #[test]
+    fn the_stage_follows_the_window() {
+        let c = catalog();
+        let at = |s: &str| at(s).with_timezone(&chrono_tz::Europe::Berlin);
+        let b = &c.books[0];
+        assert_eq!(Stage::of(b, at("2022-12-04T23:00:00+01:00")), Stage::Opens);
+        assert_eq!(Stage::of(b, at("2022-12-05T09:00:00+01:00")), Stage::On);
+        assert_eq!(Stage::of(b, at("2022-12-12T09:00:00+01:00")), Stage::Closed);
+    }
+
+    fn subject_of(c: &Catalog, templates: &Templates, tick: &str) -> String {
+        let config = config("");
+        let tick = at(tick).with_timezone(&config.timezone);
+        let items = news_of_tick(c, &config, tick);
+        render(c, &config, templates, tick, &items)
+            .map(|r| r.subject)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn subjects_are_short_and_never_longer_than_100_characters() {
+        let builtin = Templates::load(std::path::Path::new("/nonexistent")).0;
+        let mut c = catalog();
+        assert_eq!(
+            subject_of(&c, &builtin, "2022-12-05T09:00:00+01:00"),
+            "This week: a"
+        );
+        assert_eq!(
+            subject_of(&c, &builtin, "2022-12-12T09:00:00+01:00"),
+            "This week: b; answers from a"
+        );
+        let long = "A Very Long Title About Machine Learning Systems in Production ".repeat(5);
+        for b in &mut c.books {
+            b.title = long.clone();
+        }
+        for tick in ["2022-12-05T09:00:00+01:00", "2022-12-12T09:00:00+01:00"] {
+            let s = subject_of(&c, &builtin, tick);
+            assert!(s.chars().count() <= 78, "{s}");
+            assert!(s.ends_with('…'), "{s}");
+        }
+        // Whatever a template makes of it, no subject passes 100 characters.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("digest.subject.j2"),
+            "{{ site_title }}: {% for b in books %}{{ b.title }} {% endfor %}",
+        )
+        .unwrap();
+        let own = Templates::load(dir.path()).0;
+        let s = subject_of(&c, &own, "2022-12-12T09:00:00+01:00");
+        assert!((90..=100).contains(&s.chars().count()), "{s}");
+        assert!(s.ends_with('…'), "{s}");
     }
 
     #[test]

@@ -52,11 +52,16 @@ pub struct Item {
 
 #[derive(Serialize)]
 struct OpeningView<'a> {
+    site_title: &'a str,
     title: &'a str,
     authors: String,
+    author_count: usize,
     window: String,
     description: Option<&'a str>,
+    /// The start of the book's markdown body, and whether more of it is on
+    /// the book's page (`url`).
     body_html: minijinja::Value,
+    body_cut: bool,
     cover: Option<String>,
     links: &'a [crate::model::Link],
     url: String,
@@ -232,24 +237,25 @@ fn item(
     let site = &config.settings.site;
     let (title, summary, content_html, url) = match kind {
         Kind::Opening => {
+            let excerpt = text::markdown_excerpt(&book.body, BODY_EXCERPT_CHARS);
             let view = OpeningView {
+                site_title: &site.title,
                 title: &book.title,
                 authors: book.author_names(),
+                author_count: book.authors.len(),
                 window: window.clone(),
                 description: book.description.as_deref(),
-                body_html: minijinja::Value::from_safe_string(text::markdown_to_html(&book.body)),
+                body_html: minijinja::Value::from_safe_string(excerpt.html),
+                body_cut: excerpt.cut,
                 cover: image.as_ref().map(Url::to_string),
                 links: &book.links,
                 url: page.to_string(),
                 participate: &site.participate,
                 participate_url: site.participate_url.as_deref(),
             };
-            let summary = match &book.description {
-                Some(d) => text::chat_to_plain(d),
-                None => format!("{} by {}, {window}", book.title, book.author_names()),
-            };
+            let summary = opening_summary(book, &window);
             (
-                format!("Book of the Week: {}", book.title),
+                titled(&site.title, &book.title),
                 summary,
                 templates.render("opening.html.j2", view)?,
                 page.clone(),
@@ -298,7 +304,11 @@ fn item(
             // that share a link.
             url.set_fragment(Some("answers"));
             (
-                format!("{}: the authors' answers", book.title),
+                format!(
+                    "{}: {} answers",
+                    book.title,
+                    crate::digest::authors_possessive(book.authors.len())
+                ),
                 summary,
                 templates.render("recap.html.j2", view)?,
                 url,
@@ -318,6 +328,55 @@ fn item(
         content_html,
         image,
     })
+}
+
+/// How much of a book's body an opening item shows, in characters of text.
+const BODY_EXCERPT_CHARS: usize = 600;
+
+/// An opening item's title: the site's name and the book's, e.g. "Book of
+/// the Week: Reliable Machine Learning" (just the book's without a site title).
+fn titled(site_title: &str, book_title: &str) -> String {
+    if site_title.trim().is_empty() {
+        book_title.to_string()
+    } else {
+        format!("{site_title}: {book_title}")
+    }
+}
+
+/// An opening item's summary: who answers when, then the start of the
+/// book's body. It never repeats the title: a `description` such as "Book
+/// of the Week. X by Y" is used only when there is no body and it does not
+/// name the book, and sentences of the body that name it are left out.
+fn opening_summary(book: &Book, window: &str) -> String {
+    let who = match book.authors.len() {
+        0 => "Questions are open".to_string(),
+        1 => format!("{} answers the community's questions", book.author_names()),
+        _ => format!("{} answer the community's questions", book.author_names()),
+    };
+    let lead = format!("{who}, {window}.");
+    let more = if book.body.trim().is_empty() {
+        book.description
+            .as_deref()
+            .map(text::chat_to_plain)
+            .filter(|d| !d.to_lowercase().contains(&book.title.to_lowercase()))
+            .unwrap_or_default()
+    } else {
+        // Sentences of the body that name the book ("In X, you'll learn")
+        // would repeat the title: the rest says what the book is.
+        let body = text::markdown_to_plain(&book.body);
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = book.title.to_lowercase();
+        let kept: Vec<&str> = body
+            .split_inclusive(". ")
+            .filter(|s| !s.to_lowercase().contains(&title))
+            .collect();
+        text::truncate_words(kept.concat().trim(), 280)
+    };
+    if more.is_empty() {
+        lead
+    } else {
+        format!("{lead} {more}")
+    }
 }
 
 /// The feeds' self URLs.

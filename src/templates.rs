@@ -65,6 +65,11 @@ impl Templates {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         use_html_escaping(&mut env);
+        // `{{ title|shorten(40) }}`: at most 40 characters, cut at a word
+        // with '…' (subjects that must fit a phone's inbox).
+        env.add_filter("shorten", |s: String, max: usize| {
+            crate::text::truncate_words(&s, max)
+        });
         let mut problems = Vec::new();
         let mut sources = Vec::new();
         for (name, builtin) in BUILTIN {

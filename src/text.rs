@@ -20,17 +20,245 @@ use pulldown_cmark::{
 /// Archive (chat) text → safe HTML fragment.
 pub fn chat_to_html(src: &str) -> String {
     let md = slack_to_commonmark(&normalize_input(src));
-    let mut html = String::with_capacity(md.len() + md.len() / 4 + 16);
-    push_html(&mut html, chat_events(&md).into_iter());
-    sanitize_html(&html)
+    to_html(chat_events(&md))
 }
 
 /// Editor-written markdown (a book's body/description, CommonMark) → safe HTML fragment.
 pub fn markdown_to_html(src: &str) -> String {
     let src = normalize_input(src);
-    let mut html = String::with_capacity(src.len() + src.len() / 4 + 16);
-    push_html(&mut html, events(&src, Flavour::Markdown).into_iter());
+    to_html(events(&src, Flavour::Markdown))
+}
+
+/// The HTML of an event stream, sanitized; a URL shown as a link's text is
+/// shortened so it cannot push a narrow screen wider.
+fn to_html(events: Vec<Event<'_>>) -> String {
+    let mut html = String::with_capacity(events.len() * 16 + 16);
+    push_html(&mut html, shorten_url_labels(events).into_iter());
     sanitize_html(&html)
+}
+
+/// Archive (chat) text → plain text for reading, as in an email's text part:
+/// like [`chat_to_plain`], but every link keeps its URL (`label <url>`, or
+/// the URL alone when it is its own label).
+pub fn chat_to_text(src: &str) -> String {
+    plain_text_with(
+        chat_events(&slack_to_commonmark(&normalize_input(src))),
+        true,
+    )
+}
+
+/// Editor-written CommonMark → plain text for reading; links keep their URL
+/// as in [`chat_to_text`].
+pub fn markdown_to_text(src: &str) -> String {
+    plain_text_with(events(&normalize_input(src), Flavour::Markdown), true)
+}
+
+/// The start of a book's markdown body, for a digest or a feed item: whole
+/// blocks (paragraphs, lists, …) while they fit in `max_chars` characters of
+/// text, or the first block cut at a word, with '…'. Headings become bold
+/// paragraphs so the excerpt never competes with the page's own headings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    /// Sanitized HTML.
+    pub html: String,
+    /// Plain text, links with their URL.
+    pub text: String,
+    /// Whether anything of the body was left out.
+    pub cut: bool,
+}
+
+pub fn markdown_excerpt(src: &str, max_chars: usize) -> Excerpt {
+    let src = normalize_input(src);
+    let all: Vec<Event> = events(&src, Flavour::Markdown)
+        .into_iter()
+        .flat_map(|e| match e {
+            Event::Start(Tag::Heading { .. }) => {
+                vec![Event::Start(Tag::Paragraph), Event::Start(Tag::Strong)]
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                vec![Event::End(TagEnd::Strong), Event::End(TagEnd::Paragraph)]
+            }
+            e => vec![e],
+        })
+        .collect();
+    // Top-level blocks as ranges of events.
+    let mut blocks: Vec<(usize, usize, usize)> = Vec::new(); // start, end, text chars
+    let (mut depth, mut start, mut chars) = (0usize, 0usize, 0usize);
+    for (i, e) in all.iter().enumerate() {
+        match e {
+            Event::Start(_) => {
+                if depth == 0 {
+                    (start, chars) = (i, 0);
+                }
+                depth += 1;
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    blocks.push((start, i + 1, chars));
+                }
+            }
+            Event::Text(t) | Event::Code(t) => chars += t.chars().count(),
+            Event::Rule if depth == 0 => blocks.push((i, i + 1, 0)),
+            _ => {}
+        }
+    }
+    let (mut taken, mut used) = (0, 0);
+    while let Some(&(_, _, n)) = blocks.get(taken) {
+        if used + n > max_chars {
+            break;
+        }
+        used += n;
+        taken += 1;
+    }
+    let (kept, cut) = match (taken, blocks.first()) {
+        (_, None) => (Vec::new(), false),
+        (0, Some(&(start, end, _))) => (cut_block(&all[start..end], max_chars), true),
+        (n, Some(_)) => {
+            let end = blocks[n - 1].1;
+            (all[..end].to_vec(), n < blocks.len())
+        }
+    };
+    Excerpt {
+        html: to_html(kept.clone()),
+        text: plain_text_with(kept, true),
+        cut,
+    }
+}
+
+/// One block's events with its text cut after `max_chars` characters at a
+/// word, '…' added, and every open tag closed.
+fn cut_block<'a>(block: &[Event<'a>], max_chars: usize) -> Vec<Event<'a>> {
+    let mut out = Vec::new();
+    let mut open: Vec<TagEnd> = Vec::new();
+    let mut left = max_chars;
+    for e in block {
+        match e {
+            Event::Start(tag) => {
+                open.push(tag.to_end());
+                out.push(e.clone());
+            }
+            Event::End(_) => {
+                open.pop();
+                out.push(e.clone());
+            }
+            Event::Text(t) | Event::Code(t) => {
+                let n = t.chars().count();
+                if n < left {
+                    left -= n;
+                    out.push(e.clone());
+                    continue;
+                }
+                let short = truncate_words(t, left.max(1));
+                let short = if short.ends_with('…') {
+                    short
+                } else {
+                    format!("{short}…")
+                };
+                out.push(Event::Text(short.into()));
+                while let Some(end) = open.pop() {
+                    out.push(Event::End(end));
+                }
+                return out;
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// Longest URL shown as it is when it is a link's text; longer ones are
+/// shortened to their host and the start of their path.
+const MAX_URL_LABEL: usize = 40;
+
+/// A URL as a link's text, shortened for narrow screens:
+/// `usenix.org/conference/srecon22emea/pres…`. Short URLs stay as written.
+pub fn short_url(url: &str) -> String {
+    if url.chars().count() <= MAX_URL_LABEL {
+        return url.to_string();
+    }
+    let shown = match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            let host = host.strip_prefix("www.").unwrap_or(host);
+            let path = u.path().trim_end_matches('/');
+            let query = u.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{host}{path}{query}")
+        }
+        _ => url.to_string(),
+    };
+    match shown.char_indices().nth(MAX_URL_LABEL - 1) {
+        Some((end, _)) => format!("{}…", &shown[..end]),
+        None => shown,
+    }
+}
+
+fn looks_like_url(text: &str) -> bool {
+    let t = text.trim();
+    !t.contains(char::is_whitespace)
+        && ["http://", "https://", "www."].iter().any(|p| {
+            t.get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+        })
+}
+
+/// Replaces a link's text with [`short_url`] when the text is a long URL.
+fn shorten_url_labels(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut in_link = false;
+    for e in events {
+        match e {
+            Event::Start(Tag::Link { .. }) => in_link = true,
+            Event::End(TagEnd::Link) => in_link = false,
+            _ => {}
+        }
+        match e {
+            Event::Text(t) if in_link && looks_like_url(&t) => {
+                out.push(Event::Text(short_url(t.trim()).into()));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Plain text hard-wrapped at `width` characters for an email's text part:
+/// breaks only at spaces, so a URL or any other long word stays whole on a
+/// line of its own. A wrapped line keeps its indentation, and a list item's
+/// further lines line up under its text.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for line in text.split('\n') {
+        if line.chars().count() <= width || line == "-- " {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let body = &line[indent..];
+        let marker = list_marker(body).map_or(0, |(m, _)| m.len() + 1);
+        let hang = " ".repeat(indent + marker);
+        let mut current = line[..indent].to_string();
+        let mut empty = true;
+        for word in body.split(' ').filter(|w| !w.is_empty()) {
+            let needed = current.chars().count() + usize::from(!empty) + word.chars().count();
+            if !empty && needed > width {
+                out.push_str(&current);
+                out.push('\n');
+                current = hang.clone();
+                empty = true;
+            }
+            if !empty {
+                current.push(' ');
+            }
+            current.push_str(word);
+            empty = false;
+        }
+        out.push_str(&current);
+        out.push('\n');
+    }
+    out.pop();
+    out
 }
 
 /// Any of the above → plain text for plain-text fields (titles, summaries, email text part):
@@ -41,13 +269,16 @@ pub fn markdown_to_html(src: &str) -> String {
 /// [`markdown_to_plain`] when the source is known to be CommonMark.
 /// Links keep only their label. The result is plain text: callers escape it.
 pub fn chat_to_plain(src: &str) -> String {
-    plain_text(chat_events(&slack_to_commonmark(&normalize_input(src))))
+    plain_text_with(
+        chat_events(&slack_to_commonmark(&normalize_input(src))),
+        false,
+    )
 }
 
 /// Editor-written CommonMark → plain text, with the same guarantees as
 /// [`chat_to_plain`]; soft-wrapped source lines are joined with a space.
 pub fn markdown_to_plain(src: &str) -> String {
-    plain_text(events(&normalize_input(src), Flavour::Markdown))
+    plain_text_with(events(&normalize_input(src), Flavour::Markdown), false)
 }
 
 /// Text for a feed's plain-text fields (titles, summaries): anything that
@@ -958,8 +1189,12 @@ fn slack_skin_tone(code: &str) -> Option<emojis::SkinTone> {
 // Plain text
 // ---------------------------------------------------------------------------
 
-fn plain_text(events: Vec<Event<'_>>) -> String {
+/// Plain text of an event stream; with `keep_urls`, a link whose text is
+/// not its URL is followed by ` <url>`.
+fn plain_text_with(events: Vec<Event<'_>>, keep_urls: bool) -> String {
     let mut out = String::new();
+    // The open link's URL and where its text starts in `out`.
+    let mut link: Option<(String, usize)> = None;
     // Next number of each open list (None for bullets), innermost last.
     let mut lists: Vec<Option<u64>> = Vec::new();
     // Per open item, the indentation that lines its further lines up under its text.
@@ -1000,6 +1235,29 @@ fn plain_text(events: Vec<Event<'_>>) -> String {
             }
             Event::End(TagEnd::Item) => {
                 hangs.pop();
+            }
+            Event::Start(Tag::Link { ref dest_url, .. }) if keep_urls => {
+                link = Some((dest_url.to_string(), out.len()));
+            }
+            Event::End(TagEnd::Link) if keep_urls => {
+                if let Some((url, at)) = link.take() {
+                    let label = out[at.min(out.len())..].trim();
+                    let shown = url.strip_prefix("mailto:").unwrap_or(&url);
+                    let same = |a: &str, b: &str| {
+                        a.trim_end_matches('/')
+                            .eq_ignore_ascii_case(b.trim_end_matches('/'))
+                    };
+                    // The label may be the URL before normalization.
+                    let normalized = url::Url::parse(label).map(String::from);
+                    if label.is_empty() {
+                        out.push_str(shown);
+                    } else if !same(label, shown)
+                        && !same(label, &url)
+                        && normalized.as_deref() != Ok(url.as_str())
+                    {
+                        out.push_str(&format!(" <{shown}>"));
+                    }
+                }
             }
             Event::Rule => block_break(&mut out, false),
             Event::Text(t) | Event::Code(t) if in_code_block => out.push_str(&t),
@@ -1664,7 +1922,7 @@ mod tests {
 
     /// Every message text (posts and replies) of the books in `dir`, read
     /// with serde_yaml rather than bookweek's own loader.
-    fn messages_in(dir: &std::path::Path) -> Vec<String> {
+    pub(super) fn messages_in(dir: &std::path::Path) -> Vec<String> {
         let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut messages = Vec::new();
         for entry in entries {
@@ -1745,5 +2003,167 @@ mod tests {
             messages.len()
         );
         assert_render_safely(&messages);
+    }
+}
+
+#[cfg(test)]
+mod reading_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_url_as_link_text_is_shortened_in_html_only() {
+        let long = "https://www.usenix.org/conference/srecon22emea/presentation/underwood";
+        let html = chat_to_html(&format!("talks: {long}"));
+        assert_eq!(
+            html,
+            format!(
+                "<p>talks: <a href=\"{long}\" rel=\"nofollow noopener noreferrer\">usenix.org/conference/srecon22emea/pres…</a></p>\n"
+            )
+        );
+        assert_eq!(
+            chat_to_text(&format!("talks: {long}")),
+            format!("talks: {long}")
+        );
+        // A short one, and a label that is not a URL, stay as written.
+        assert!(chat_to_html("see https://x.org/a").contains(">https://x.org/a</a>"));
+        assert!(markdown_to_html(&format!("[the talk]({long})")).contains(">the talk</a>"));
+        assert_eq!(short_url("https://a.org/"), "https://a.org/");
+        assert_eq!(
+            short_url("https://example.org/a/very/long/path/that/goes/on?and=on&on=1"),
+            "example.org/a/very/long/path/that/goes/…"
+        );
+    }
+
+    #[test]
+    fn text_for_reading_keeps_every_links_url() {
+        assert_eq!(
+            chat_to_text("see [this leaderboard](https://x.org/lb)."),
+            "see this leaderboard <https://x.org/lb>."
+        );
+        assert_eq!(
+            chat_to_text("<https://x.org/docs|the docs> and <mailto:a@b.org|mail me>"),
+            "the docs <https://x.org/docs> and mail me <a@b.org>"
+        );
+        // A URL that is its own label is not repeated.
+        assert_eq!(
+            chat_to_text("[https://x.org/a](https://x.org/a) and https://x.org/b"),
+            "https://x.org/a and https://x.org/b"
+        );
+        assert_eq!(
+            markdown_to_text("Read [the book](https://x.org/book)"),
+            "Read the book <https://x.org/book>"
+        );
+        // What feeds' plain fields get is unchanged: labels only.
+        assert_eq!(
+            chat_to_plain("see [this leaderboard](https://x.org/lb)."),
+            "see this leaderboard."
+        );
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_keeps_urls_whole() {
+        let url = "https://example.org/a/very/long/path/that/is/longer/than/the/line/itself/by/far";
+        let src = format!(
+            "    Monitoring starts with agreeing what healthy means, then measuring latency and freshness: {url} and more.\n- a list item whose text is long enough to need a second line when wrapped at forty\n-- "
+        );
+        let wrapped = wrap(&src, 40);
+        for line in wrapped.lines() {
+            assert!(
+                line.chars().count() <= 40 || line.trim() == url,
+                "{line:?} in\n{wrapped}"
+            );
+        }
+        assert!(
+            wrapped.lines().any(|l| l == format!("    {url}")),
+            "{wrapped}"
+        );
+        assert!(wrapped.contains("\n    Monitoring") || wrapped.starts_with("    Monitoring"));
+        // Continuation lines keep the indentation and the item's hang.
+        assert!(wrapped.contains("\n  to need a second"), "{wrapped}");
+        assert!(wrapped.ends_with("\n-- "), "the signature marker stays");
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            src.split_whitespace().collect::<Vec<_>>(),
+            "no word lost or split"
+        );
+    }
+
+    #[test]
+    fn an_excerpt_keeps_whole_blocks_and_says_when_it_cut() {
+        let body = "First paragraph, short.\n\n## Inside\n\nSecond paragraph with a [link](https://x.org/l).\n\n- one\n- two\n";
+        let all = markdown_excerpt(body, 1000);
+        assert!(!all.cut);
+        assert!(
+            all.html.contains("<p><strong>Inside</strong></p>"),
+            "{}",
+            all.html
+        );
+        assert!(!all.html.contains("<h2"), "{}", all.html);
+        let some = markdown_excerpt(body, 60);
+        assert!(some.cut);
+        assert_eq!(
+            some.text,
+            "First paragraph, short.\n\nInside\n\nSecond paragraph with a link <https://x.org/l>."
+        );
+        assert!(!some.html.contains("<li>"), "{}", some.html);
+        assert_eq!(markdown_excerpt("", 100).html, "");
+    }
+
+    #[test]
+    fn an_excerpt_cuts_a_long_first_paragraph_at_a_word() {
+        let body = "Whether you're part of a small *startup or a multinational corporation*, this practical book shows how.";
+        let e = markdown_excerpt(body, 40);
+        assert!(e.cut);
+        assert_eq!(e.text, "Whether you're part of a small startup…");
+        assert_eq!(
+            e.html,
+            "<p>Whether you&#39;re part of a small <em>startup…</em></p>\n"
+        );
+    }
+
+    /// Every URL a message links to in HTML is in its text for reading.
+    fn urls_survive_in_text(messages: &[String]) {
+        let mut links = 0;
+        for m in messages {
+            let html = chat_to_html(m);
+            let text = chat_to_text(m);
+            for href in html.split("href=\"").skip(1) {
+                let href = href
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .replace("&amp;", "&");
+                let shown = href.strip_prefix("mailto:").unwrap_or(&href);
+                links += 1;
+                let found = text.contains(shown)
+                    || text.contains(shown.trim_end_matches('/'))
+                    || url::Url::parse(shown).is_ok_and(|u| {
+                        text.split_whitespace().any(|w| {
+                            let w = w
+                                .trim_start_matches(['<', '(', '['])
+                                .trim_end_matches(|c: char| ">.,;:!?)\"'".contains(c));
+                            url::Url::parse(w).is_ok_and(|v| v == u)
+                        })
+                    });
+                assert!(found, "{href} missing from the text of {m:?}:\n{text}");
+            }
+        }
+        assert!(links > 100, "only {links} links");
+    }
+
+    #[test]
+    fn corpus_sample_links_keep_their_url_in_text() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/books");
+        urls_survive_in_text(&super::tests::messages_in(&dir));
+    }
+
+    #[test]
+    #[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
+    fn whole_corpus_links_keep_their_url_in_text() {
+        let dir = std::env::var_os("BOOKWEEK_CORPUS")
+            .map(std::path::PathBuf::from)
+            .expect("set BOOKWEEK_CORPUS to the corpus folder (e.g. ../shared/corpus)");
+        urls_survive_in_text(&super::tests::messages_in(&dir.join("books")));
     }
 }

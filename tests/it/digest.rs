@@ -96,7 +96,8 @@ fn digest_reaches_every_subscriber_once_with_newsletter_headers() {
         assert!(m.date().is_some());
         assert_eq!(
             m.subject().unwrap(),
-            "Book of the Week: Reliable Machine Learning this week; the authors' answers from Reliable Machine Learning"
+            // One book: its title, and not the From name again.
+            "The authors' answers from Reliable Machine Learning"
         );
         // multipart/alternative with a text and an HTML part.
         let ct = m.root_part().content_type().unwrap();
@@ -123,8 +124,18 @@ fn digest_reaches_every_subscriber_once_with_newsletter_headers() {
         // The same per-subscriber link is visible in both bodies.
         assert!(text.contains(link), "text part lacks {link}");
         assert!(html.contains(link), "HTML part lacks {link}");
-        // The content: the opened book and the best answers.
-        assert!(text.contains("THIS WEEK: Reliable Machine Learning"));
+        // The content: the book, whose week is over by this Monday (so in
+        // the past tense, and no "how to take part"), and the best answers.
+        assert!(
+            text.contains("THE WEEK IN REVIEW: Reliable Machine Learning"),
+            "{text}"
+        );
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("answered the community's questions, 5–9 December 2022."),
+            "{text}"
+        );
+        assert!(!text.contains("How to take part"), "{text}");
         assert!(text.contains("Carlos Pumar asked:"));
         assert!(html.contains("<img src=\"https://example.org/images/books/20221121-reliable-machine-learning/cover.jpg\" alt=\"Cover of Reliable Machine Learning\""));
         assert!(!html.to_lowercase().contains("<script"));
@@ -174,10 +185,12 @@ fn stale_tick_is_skipped_and_its_items_go_out_with_the_next_one() {
     assert_eq!(raw.len(), 1);
     let text = parse(&raw[0]).body_text(0).unwrap().to_string();
     assert!(
-        text.contains("THE AUTHORS' ANSWERS: Reliable Machine Learning"),
+        text.contains("THE WEEK IN REVIEW: Reliable Machine Learning"),
         "{text}"
     );
-    assert!(!text.contains("THIS WEEK:"), "{text}");
+    assert!(text.contains("THE AUTHORS' BEST ANSWERS"), "{text}");
+    // The opening went out before: no cover, no body, no links again.
+    assert!(!text.contains("More about the book"), "{text}");
     // And only once: the tick after that has nothing new.
     let run = send(&site, "2022-12-26T09:00:30+01:00");
     assert_eq!(run.stdout.trim(), "nothing to send", "{}", run.stderr);
@@ -357,7 +370,7 @@ fn first_digest_on_real_books_holds_only_the_lookback() {
     let m = parse(&raw[0]);
     assert_eq!(
         m.subject().unwrap(),
-        "Book of the Week: Build a Large Language Model (From Scratch) this week; the authors' answers from Build a Large Language Model (From Scratch)"
+        "The author's answers from Build a Large Language Model (From Scratch)"
     );
     let text = m.body_text(0).unwrap();
     assert!(!text.contains("Reliable Machine Learning"));
@@ -375,7 +388,7 @@ fn preview_writes_files_a_person_can_open() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("Unsubscribe</a>"));
     let text = std::fs::read_to_string(site.path().join("pv/digest.txt")).unwrap();
-    assert!(text.contains("Unsubscribe: https://example.org/unsubscribe/"));
+    assert!(text.contains("Unsubscribe:\nhttps://example.org/unsubscribe/"));
     // Nothing was recorded: a real send afterwards still creates the digest.
     add(&site, &["ann@example.net"]);
     let run = send(&site, NOW);

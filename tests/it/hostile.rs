@@ -141,9 +141,9 @@ fn dates_outside_years_1_to_9999_are_check_errors_and_the_other_books_publish() 
             assert_eq!(
                 t,
                 [
-                    "Good Book: the authors' answers",
+                    "Good Book: the author's answers",
                     "Book of the Week: Good Book",
-                    "Old Book: the authors' answers",
+                    "Old Book: the author's answers",
                     "Book of the Week: Old Book"
                 ]
             );

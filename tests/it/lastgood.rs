@@ -30,9 +30,9 @@ fn titles(feed: &feed_rs::model::Feed) -> Vec<String> {
 }
 
 const ALL: [&str; 4] = [
-    "Other Book: the authors' answers",
+    "Other Book: the author's answers",
     "Book of the Week: Other Book",
-    "Good Book: the authors' answers",
+    "Good Book: the author's answers",
     "Book of the Week: Good Book",
 ];
 

@@ -17,6 +17,7 @@ mod lastgood;
 mod once;
 mod operator;
 mod preview;
+mod readers;
 mod security;
 mod server;
 mod snapshots;

@@ -71,14 +71,14 @@ fn with_nothing_new_preview_shows_the_last_digest_with_news() {
             "nothing new for the tick 2026-11-30T09:00:00+01:00; previewing the digest of 2022-12-12T09:00:00+01:00 instead (the last one with news)\n\
              items:   1\n  \
              2022-12-09 23:59  tag:example.org,2020:{SLUG}/recap\n\
-             subject: Book of the Week: the authors' answers from Reliable Machine Learning\n\
+             subject: The authors' answers from Reliable Machine Learning\n\
              preview/digest.eml\npreview/digest.html\npreview/digest.txt\n"
         )
     );
     let eml = read_eml(&site, "preview");
     assert_eq!(
         eml.subject,
-        "Book of the Week: the authors' answers from Reliable Machine Learning"
+        "The authors' answers from Reliable Machine Learning"
     );
     assert_eq!(eml.to, "reader@example.com");
     // The Date is --now, not the clock.
@@ -128,7 +128,7 @@ fn preview_of_the_due_digest_is_unchanged() {
     let eml = read_eml(&site, "pv");
     assert_eq!(
         eml.subject,
-        "Book of the Week: Reliable Machine Learning this week; the authors' answers from Reliable Machine Learning"
+        "The authors' answers from Reliable Machine Learning"
     );
     assert_eq!(recorded(&site), (0, 0));
 }
@@ -155,10 +155,16 @@ fn tick_and_book_pick_the_digest_to_preview() {
         "{}",
         run.stdout
     );
-    assert_eq!(
-        read_eml(&site, "t").subject,
-        "Book of the Week: Reliable Machine Learning this week"
+    // Mid-week: the present tense.
+    let eml = read_eml(&site, "t");
+    assert_eq!(eml.subject, "This week: Reliable Machine Learning");
+    let flat = eml.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("answer your questions this week, until Friday 9 December."),
+        "{}",
+        eml.text
     );
+    assert!(eml.text.contains("How to take part"), "{}", eml.text);
 
     let run = site.run(&[
         "--now", LATER, "digest", "preview", "--book", SLUG, "--out", "b",

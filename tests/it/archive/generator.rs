@@ -527,9 +527,20 @@ fn import_gives_back_every_books_archive_thread_for_thread() {
             run.stdout
         );
     }
-    // An author who chats under another name is named, with the alias to add.
+    // An author who chats under a nickname (Michael Munn as "Mike Munn") is
+    // recognized, and not warned about.
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("20210208-ml-design-patterns:"))
+        .unwrap_or_default();
     assert!(
-        run.stderr.contains("warning: 20210208-ml-design-patterns: author Michael Munn never appears in the threads; \"Mike Munn\" wrote 18 messages"),
+        line.contains("authors recognized:") && line.contains("Michael Munn"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains("author Michael Munn never appears"),
         "{}",
         run.stderr
     );
