@@ -831,6 +831,7 @@ mod tests {
                 aliases: vec!["Mike Munn".into()],
                 handles: vec!["mmunn".into()],
                 path: "p.md".into(),
+                ..Default::default()
             },
         );
         let mut b = book(&[], vec![]);
