@@ -28,6 +28,27 @@ use crate::text;
 /// rendered once; replaced for each recipient at send time.
 pub const UNSUBSCRIBE_PLACEHOLDER: &str = "https://unsubscribe.bookweek.invalid/link";
 
+/// Stands in for the link to the digest's own web page ("View in your
+/// browser") while it is rendered: its number is only known once it is
+/// recorded. [`with_view_url`] puts the link in before it is sent.
+pub const VIEW_PLACEHOLDER: &str = "https://view.bookweek.invalid/digest";
+
+/// The web page of digest `id` (`digests/{id}.html` under the site).
+pub fn page_url(config: &Config, id: i64) -> String {
+    config
+        .absolute(&format!("digests/{id}.html"))
+        .map_or_else(|| format!("digests/{id}.html"), |u| u.to_string())
+}
+
+/// A digest's HTML and text with the "View in your browser" link set to
+/// `url` (escaped for the HTML).
+pub fn with_view_url(html: &str, text: &str, url: &str) -> (String, String) {
+    (
+        html.replace(VIEW_PLACEHOLDER, &escape_html(url)),
+        text.replace(VIEW_PLACEHOLDER, url),
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
     #[error(transparent)]
@@ -169,6 +190,8 @@ struct PartView {
 #[derive(Serialize)]
 struct AnswerView<'a> {
     asker: &'a str,
+    /// The thread on the book's page.
+    url: String,
     question_html: minijinja::Value,
     question_text: String,
     parts: Vec<PartView>,
@@ -178,6 +201,8 @@ struct AnswerView<'a> {
 struct ClosedView<'a> {
     title: &'a str,
     url: String,
+    /// Every thread of the week, on the book's page.
+    archive_url: String,
     authors: String,
     window: String,
     threads: usize,
@@ -195,6 +220,8 @@ struct DigestView<'a> {
     participate: &'a str,
     participate_url: Option<&'a str>,
     unsubscribe_url: &'a str,
+    /// The digest's web page ([`VIEW_PLACEHOLDER`] until it is recorded).
+    view_url: &'a str,
     opened: Vec<OpenedView<'a>>,
     closed: Vec<ClosedView<'a>>,
 }
@@ -255,6 +282,9 @@ pub fn render(
             ClosedView {
                 title: &d.book.title,
                 url: book_url(config, d.book),
+                archive_url: config
+                    .archive_url(&d.book.slug)
+                    .map_or_else(|| book_url(config, d.book), |u| u.to_string()),
                 authors: d.book.author_names(),
                 window: d.book.window.in_words(),
                 threads: d.book.archive.len(),
@@ -262,6 +292,9 @@ pub fn render(
                     .into_iter()
                     .map(|a| AnswerView {
                         asker: &a.question.name,
+                        url: config
+                            .thread_url(&d.book.slug, a.thread)
+                            .map_or_else(|| book_url(config, d.book), |u| u.to_string()),
                         question_html: minijinja::Value::from_safe_string(text::chat_to_html(
                             &a.question.text,
                         )),
@@ -294,6 +327,7 @@ pub fn render(
         participate: &site.participate,
         participate_url: site.participate_url.as_deref(),
         unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
+        view_url: VIEW_PLACEHOLDER,
         opened,
         closed,
     };
