@@ -19,6 +19,7 @@ pub mod mail;
 pub mod model;
 pub mod publish;
 pub mod server;
+pub mod site;
 pub mod slack;
 pub mod smtp;
 pub mod state;
