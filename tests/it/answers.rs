@@ -355,7 +355,8 @@ fn author_resolution_over_the_whole_corpus_matches_the_table() {
 
 /// `check` suggests the three aliases with the counts of messages, and is
 /// quiet about aliases once they are added (the list link stays).
-fn check_hints_at_the_missing_aliases(corpus: &Path) {
+/// `after`: how `check`'s summary ends once the aliases are added.
+fn check_hints_at_the_missing_aliases(corpus: &Path, after: &str) {
     let run = Site::reading(corpus, "").run(&["check"]);
     for (file, author, alias, n) in [
         (
@@ -386,22 +387,19 @@ fn check_hints_at_the_missing_aliases(corpus: &Path) {
     let dir = with_aliases(corpus);
     let run = Site::reading(dir.path(), "").run(&["check"]);
     assert!(!run.stdout.contains("never appears"), "{}", run.stdout);
-    assert!(
-        run.stdout.trim_end().ends_with("0 errors, 1 warning"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.trim_end().ends_with(after), "{}", run.stdout);
 }
 
 #[test]
 fn check_hints_at_the_missing_aliases_and_is_quiet_once_they_are_added() {
-    check_hints_at_the_missing_aliases(&corpus_sample());
+    check_hints_at_the_missing_aliases(&corpus_sample(), "0 errors, 1 warning");
 }
 
 #[test]
 #[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
 fn whole_corpus_check_hints_at_the_missing_aliases() {
-    check_hints_at_the_missing_aliases(&whole_corpus());
+    // The corpus names 128 images it does not hold: a warning each.
+    check_hints_at_the_missing_aliases(&whole_corpus(), "0 errors, 129 warnings");
 }
 
 /// Threads of the shipped example that are substantive answers (by number).

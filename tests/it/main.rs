@@ -19,6 +19,7 @@ mod operator;
 mod preview;
 mod security;
 mod server;
+mod site;
 mod snapshots;
 mod subscribers;
 mod support;
