@@ -217,8 +217,15 @@ pub fn publish(
     reuse: Reuse,
     keep_bytes: bool,
 ) -> Result<(Manifest, Report), SiteError> {
-    crate::publish::remove_leftovers(out);
     let (jobs, mut problems) = plan(inputs);
+    // Temp files a killed run left in any folder the site writes to.
+    let folders: BTreeSet<PathBuf> = jobs
+        .iter()
+        .filter_map(|j| out.join(&j.path).parent().map(Path::to_path_buf))
+        .collect();
+    for folder in &folders {
+        crate::publish::remove_leftovers(folder);
+    }
     let same_out = previous.out == out;
     let mut report = Report::default();
     let mut manifest = Manifest {
@@ -535,7 +542,7 @@ fn plan(inputs: &Inputs) -> (Vec<Job>, Vec<Problem>) {
     jobs.push(Job {
         path: ROBOTS.into(),
         content_type: content_type(ROBOTS),
-        key: key::of(&common, "robots", &sitemap::sitemap_url(config)),
+        key: key::of(&common, "robots", &()),
         what: What::Robots,
     });
     (jobs, problems)

@@ -37,6 +37,6 @@ pub(super) fn sitemap(templates: &Templates, urls: &[String]) -> Result<String, 
 pub(super) fn robots(config: &Config, templates: &Templates) -> Result<String, RenderError> {
     templates.render(
         "page/robots.txt.j2",
-        context! { sitemap => sitemap_url(config) },
+        context! { sitemap => sitemap_url(config), base_path => config.base_url.path() },
     )
 }
