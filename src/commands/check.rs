@@ -132,6 +132,8 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
     if let Some(first) = book.authors.first_mut() {
         first.slug = Some(ann.slug.clone());
     }
+    // A slug a page can be named after (the path above is only for messages).
+    book.slug = "sample-book".into();
     let catalog = Catalog {
         books: vec![book],
         people: BTreeMap::from([(ann.slug.clone(), ann)]),
@@ -281,6 +283,39 @@ mod tests {
         let (templates, problems) = Templates::load(Path::new("/nonexistent"));
         assert!(problems.is_empty());
         assert_eq!(template_trials(&config(), &templates), vec![]);
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_a_page_template_is_an_error_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("page")).unwrap();
+        // Inside the loop over threads: only a closed book with an archive
+        // reaches it.
+        std::fs::write(
+            dir.path().join("page/book.html.j2"),
+            "{% for t in threads %}\n{{ t.askr }}{% endfor %}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("page/message.html.j2"), "{{ heding }}").unwrap();
+        let (templates, problems) = Templates::load(dir.path());
+        assert!(problems.is_empty());
+        let found: Vec<String> = template_trials(&config(), &templates)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let page = |name: &str, line: usize| {
+            format!(
+                "{}:{line}:1: error: template failed: undefined value",
+                dir.path().join(name).display()
+            )
+        };
+        assert_eq!(
+            found,
+            [
+                page("page/book.html.j2", 2),
+                page("page/message.html.j2", 1)
+            ]
+        );
     }
 
     #[test]

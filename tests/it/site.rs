@@ -338,6 +338,23 @@ fn text_colours_contrast_at_least_4_5_to_1_with_their_background() {
     }
     // Body text, links, muted text, the three states, the button, errors…
     assert!(pairs >= 8, "{pairs}");
+
+    // A digest's page shows the mail's own colours: its text sits on white
+    // or on #f9fafb, the lightest grey of its boxes.
+    ok(&site.run(&["--now", "2022-12-12T09:01:00+01:00", "digest", "preview"]));
+    let mail = site.read("preview/digest.html");
+    let mut colours = 0;
+    for style in mail.split("style=\"").skip(1) {
+        let style = style.split('"').next().unwrap();
+        for declaration in style.split(';') {
+            if let Some(fg) = declaration.trim().strip_prefix("color:") {
+                let ratio = contrast(fg, "#f9fafb");
+                assert!(ratio >= 4.5, "{fg} in the digest is {ratio:.2}:1");
+                colours += 1;
+            }
+        }
+    }
+    assert!(colours > 10, "{colours}");
 }
 
 #[test]
