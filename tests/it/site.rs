@@ -840,6 +840,27 @@ fn the_daemon_serves_the_bytes_build_writes_with_etags_304_and_gzip() {
 }
 
 #[test]
+fn digest_send_writes_the_digests_page_that_its_mail_links_to() {
+    let site = Site::with_content(&repo().join("content"), "mail:\n  url: file://outbox\n");
+    ok(&site.run(&["subscribers", "add", "reader@example.net"]));
+    let run = site.run(&["--now", "2022-12-12T09:01:00+01:00", "digest", "send"]);
+    ok(&run);
+    assert!(run.stdout.contains("public/: "), "{}", run.stdout);
+    let page = parse(&site.read("public/digests/1.html"));
+    assert!(page.errors.is_empty(), "{:?}", page.errors);
+    assert!(page.text.contains("Reliable Machine Learning"));
+    let (html, text) = &outbox(&site)[0];
+    assert!(
+        html.contains("href=\"https://example.org/digests/1.html\""),
+        "{html}"
+    );
+    assert!(text.contains("View in your browser: https://example.org/digests/1.html"));
+    // The subscriber's own link is in the mail, and not on the page.
+    assert!(html.contains("https://example.org/unsubscribe/"));
+    assert!(!site.read("public/digests/1.html").contains("unsubscribe/"));
+}
+
+#[test]
 #[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
 fn whole_corpus_site_has_no_broken_link_and_a_no_op_once_is_fast() {
     let site = Site::reading(&crate::support::whole_corpus(), "");
