@@ -1153,6 +1153,7 @@ mod tests {
                 aliases: vec![],
                 handles: vec![],
                 path: "p.md".into(),
+                ..Default::default()
             },
         );
         let mut b = book(
@@ -1296,6 +1297,7 @@ mod tests {
                 aliases: vec!["Mike Munn".into()],
                 handles: vec!["mmunn".into()],
                 path: "p.md".into(),
+                ..Default::default()
             },
         );
         let mut b = book(&[], vec![]);

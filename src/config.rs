@@ -159,6 +159,9 @@ pub struct Paths {
     pub output: PathBuf,
     pub templates: PathBuf,
     pub state: PathBuf,
+    /// Where images that books and people name relative to the site
+    /// (`cover: images/books/…`) are found; the content folder when unset.
+    pub assets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,6 +259,7 @@ impl Default for Paths {
             output: "public".into(),
             templates: "templates".into(),
             state: "state/bookweek.db".into(),
+            assets: None,
         }
     }
 }
@@ -358,6 +362,63 @@ impl Config {
     /// The public URL of a book's page.
     pub fn book_url(&self, slug: &str) -> Option<Url> {
         self.absolute(&self.settings.site.book_path.replace("{slug}", slug))
+    }
+
+    /// The link to thread `n` of a book's archive (1-based, as `pin:`
+    /// counts): its anchor `#q{n}` on the book page bookweek makes; on a
+    /// site that renders books itself, the book's answers (`#answers`).
+    pub fn thread_url(&self, slug: &str, n: usize) -> Option<Url> {
+        let mut url = self.book_url(slug)?;
+        if self.makes_book_pages() {
+            url.set_fragment(Some(&format!("q{n}")));
+        } else {
+            url.set_fragment(Some("answers"));
+        }
+        Some(url)
+    }
+
+    /// The link to every thread of a book's week: `#archive` on the book
+    /// page bookweek makes; the book's page on a site that renders books.
+    pub fn archive_url(&self, slug: &str) -> Option<Url> {
+        let mut url = self.book_url(slug)?;
+        if self.makes_book_pages() {
+            url.set_fragment(Some("archive"));
+        }
+        Some(url)
+    }
+
+    /// The folder site images are looked up in: `paths.assets`, else the
+    /// content folder.
+    pub fn assets_dir(&self) -> &Path {
+        let paths = &self.settings.paths;
+        paths.assets.as_deref().unwrap_or(&paths.content)
+    }
+
+    /// Where a URL of this site is written in the output folder: its path
+    /// under `base_url` (`books/x.html`), with `index.html` for a folder.
+    /// `None` for a URL elsewhere (another host, or outside the base path).
+    pub fn output_path(&self, url: &Url) -> Option<String> {
+        let base = self.base_url.as_str();
+        let mut bare = url.clone();
+        bare.set_query(None);
+        bare.set_fragment(None);
+        let rest = bare.as_str().strip_prefix(base)?;
+        let rest = percent_decode(rest)?;
+        if rest.split('/').any(|s| s == ".." || s == ".") || rest.starts_with('/') {
+            return None;
+        }
+        Some(if rest.is_empty() || rest.ends_with('/') {
+            format!("{rest}index.html")
+        } else {
+            rest
+        })
+    }
+
+    /// Whether bookweek makes the book pages: `site.book_path` is a path
+    /// under `base_url`, not a URL on a site that renders books itself.
+    pub fn makes_book_pages(&self) -> bool {
+        self.book_url("slug")
+            .is_some_and(|u| self.output_path(&u).is_some())
     }
 
     /// The host used in item ids; independent of the URL scheme so moving the
@@ -480,6 +541,7 @@ impl Schema {
     fn new() -> Self {
         let mut full = Settings::default();
         full.site.participate_url = Some(String::new());
+        full.paths.assets = Some(PathBuf::new());
         full.mail.dkim = Some(Dkim::default());
         full.archive.channel = Some(String::new());
         full.archive.slack = Some(ArchiveSlack::default());
@@ -1255,6 +1317,27 @@ fn default_base_url() -> Url {
 }
 
 /// True for absolute http and https URLs with a host.
+/// `%xx` escapes decoded; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 pub fn is_http_url(s: &str) -> bool {
     Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
@@ -1265,6 +1348,60 @@ mod tests {
 
     fn p(text: &str) -> Loaded {
         parse(Path::new("bookweek.yaml"), text)
+    }
+
+    #[test]
+    fn urls_of_the_site_map_to_files_in_the_output_folder() {
+        let c = p("site:\n  base_url: https://example.org/club\n").config;
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            c.output_path(&url("https://example.org/club/books/a%20b.html#q1"))
+                .as_deref(),
+            Some("books/a b.html")
+        );
+        assert_eq!(
+            c.output_path(&url("https://example.org/club/")).as_deref(),
+            Some("index.html")
+        );
+        assert_eq!(
+            c.output_path(&url("https://example.org/club/x/"))
+                .as_deref(),
+            Some("x/index.html")
+        );
+        for elsewhere in [
+            "https://example.org/other.html",
+            "https://example.net/club/a.html",
+            "http://example.org/club/a.html",
+        ] {
+            assert_eq!(c.output_path(&url(elsewhere)), None, "{elsewhere}");
+        }
+        assert!(c.makes_book_pages());
+        assert_eq!(
+            c.thread_url("b", 14).unwrap().as_str(),
+            "https://example.org/club/books/b.html#q14"
+        );
+        assert_eq!(
+            c.archive_url("b").unwrap().as_str(),
+            "https://example.org/club/books/b.html#archive"
+        );
+        assert_eq!(c.assets_dir(), Path::new("content"));
+    }
+
+    #[test]
+    fn book_pages_on_another_site_are_linked_as_they_are() {
+        let c =
+            p("site:\n  book_path: https://books.example.net/{slug}/\npaths:\n  assets: static\n")
+                .config;
+        assert!(!c.makes_book_pages());
+        assert_eq!(
+            c.thread_url("b", 14).unwrap().as_str(),
+            "https://books.example.net/b/#answers"
+        );
+        assert_eq!(
+            c.archive_url("b").unwrap().as_str(),
+            "https://books.example.net/b/"
+        );
+        assert_eq!(c.assets_dir(), Path::new("static"));
     }
 
     #[test]

@@ -757,6 +757,17 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
         .map(|h| h.trim().trim_start_matches('@').to_string())
         .filter(|h| !h.is_empty())
         .collect();
+    let picture = r.optional_text(&map, "picture").filter(|p| {
+        let ok = !has_scheme(p) || is_http_url(p);
+        if !ok {
+            r.warning(
+                &[Seg::Key("picture")],
+                format!("`picture` is not an http(s) URL or a site path: `{p}`; it is left out"),
+            );
+        }
+        ok
+    });
+    let links = person_links(&mut r, &map);
     match name {
         Some(name) if !r.has_errors() => Ok((
             Person {
@@ -765,11 +776,59 @@ pub fn parse_person(path: &Path, text: &str) -> Result<(Person, Vec<Problem>), V
                 aliases,
                 handles,
                 path: path.to_path_buf(),
+                picture,
+                bio: fm.body.trim().to_string(),
+                links,
             },
             r.finish(),
         )),
         _ => Err(r.finish()),
     }
+}
+
+/// A person's pages as links: `github`, `twitter` and `linkedin` are
+/// handles (a full http(s) URL is taken as it is), `web` is a URL. A value
+/// that makes no link is a warning and left out.
+fn person_links(r: &mut Report, map: &Mapping) -> Vec<Link> {
+    const SITES: [(&str, &str, &str); 4] = [
+        ("github", "GitHub", "https://github.com/"),
+        ("twitter", "Twitter", "https://twitter.com/"),
+        ("linkedin", "LinkedIn", "https://www.linkedin.com/in/"),
+        ("web", "Website", ""),
+    ];
+    let mut out = Vec::new();
+    for (key, text, prefix) in SITES {
+        let Some(value) = map.get(key).and_then(scalar_text) else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let handle = value.trim_start_matches('@');
+        let url = if is_http_url(value) {
+            Some(value.to_string())
+        } else if !prefix.is_empty()
+            && handle
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            Some(format!("{prefix}{handle}"))
+        } else {
+            None
+        };
+        match url {
+            Some(url) => out.push(Link {
+                text: text.to_string(),
+                url,
+            }),
+            None => r.warning(
+                &[Seg::Key(key)],
+                format!("`{key}` is not a handle or an http(s) URL: `{value}`; it is left out"),
+            ),
+        }
+    }
+    out
 }
 
 /// A list of strings, accepting a single string as a one-item list.
@@ -1325,6 +1384,7 @@ mod tests {
                 aliases: vec![],
                 handles: vec![],
                 path: "people/niallmurphy.md".into(),
+                ..Default::default()
             },
         );
         let (b, p) = parse_book(Path::new("b.md"), text, &people, Berlin);
@@ -1447,6 +1507,40 @@ mod tests {
             ),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_person_has_a_picture_a_bio_and_links_to_their_pages() {
+        let text = "---\nshort: ann\ntitle: Ann Author\npicture: images/authors/ann.jpg\n\
+                    github: annauthor\ntwitter: \"@ann_a\"\nlinkedin: https://www.linkedin.com/in/ann\n\
+                    web: not a url\n---\nAnn *writes*.\n";
+        let (person, problems) = parse_person(Path::new("people/ann.md"), text).unwrap();
+        assert_eq!(person.picture.as_deref(), Some("images/authors/ann.jpg"));
+        assert_eq!(person.bio, "Ann *writes*.");
+        let links: Vec<(&str, &str)> = person
+            .links
+            .iter()
+            .map(|l| (l.text.as_str(), l.url.as_str()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("GitHub", "https://github.com/annauthor"),
+                ("Twitter", "https://twitter.com/ann_a"),
+                ("LinkedIn", "https://www.linkedin.com/in/ann"),
+            ]
+        );
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "people/ann.md:8:1: warning: `web` is not a handle or an http(s) URL: `not a url`; it is left out"
+            ]
+        );
+        let bad = "---\ntitle: B\npicture: \"javascript:alert(1)\"\n---\n";
+        let (person, problems) = parse_person(Path::new("b.md"), bad).unwrap();
+        assert_eq!(person.picture, None);
+        assert_eq!(problems.len(), 1);
     }
 
     #[test]

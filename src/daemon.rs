@@ -23,11 +23,12 @@ use crate::commands::Site;
 use crate::commands::digest::{SendLock, send_due};
 use crate::config::{self, Config};
 use crate::content::{self, Cache};
-use crate::feeds::{self, Kind};
+use crate::feeds;
 use crate::mail::{self, Transport};
 use crate::model::Catalog;
 use crate::publish::write_feeds;
-use crate::server::{self, AppState, BookCard, FeedFile, Published};
+use crate::server::{self, AppState, FeedFile, Published, SiteFile};
+use crate::site::{self, Manifest, Reuse};
 use crate::state::{State, Subscriber};
 use crate::templates::Templates;
 use crate::token::Signer;
@@ -47,10 +48,16 @@ enum Event {
     Resume,
     /// Time to fetch the Slack threads of books whose window has closed.
     Archive,
+    /// A digest was recorded: publish its web page, then say so (its
+    /// mails wait for that, so "View in your browser" works at once).
+    DigestCreated(std::sync::mpsc::SyncSender<()>),
 }
 
 /// How often the daemon looks for books whose threads are due from Slack.
 const ARCHIVE_CHECK_EVERY: Duration = Duration::from_secs(300);
+
+/// How long a new digest's mails wait for its web page to be published.
+const DIGEST_PAGE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the daemon waits before resuming deliveries that a send left
 /// pending because the mail server was unreachable.
@@ -99,6 +106,8 @@ struct Live {
     cache: Cache,
     content: content::Loaded,
     signer: Signer,
+    /// What the last publish made of the site, with the bytes it serves.
+    site: Manifest,
 }
 
 impl Live {
@@ -154,7 +163,11 @@ impl Live {
             .ok();
         let store = state.as_mut().map(|s| s as &mut dyn content::Store);
         match content::load_cached(&self.config, &mut self.cache, store, now) {
-            Ok(loaded) => {
+            Ok(mut loaded) => {
+                // Images that are not there are left out of pages, feeds
+                // and mails.
+                let images = site::assets::resolve(&mut loaded.catalog, &self.config);
+                loaded.problems.extend(images);
                 for p in &loaded.problems {
                     if p.is_error() {
                         tracing::error!("{p}");
@@ -183,19 +196,26 @@ struct Watched {
     content: PathBuf,
     templates: PathBuf,
     config_file: PathBuf,
+    /// The images (`paths.assets`; inside `content` by default).
+    assets: PathBuf,
 }
 
 impl Watched {
-    fn new(config_file: &Path, settings: &config::Settings) -> Self {
+    fn new(config_file: &Path, config: &Config) -> Self {
+        let settings = &config.settings;
         Self {
             content: absolute(&settings.paths.content),
             templates: absolute(&settings.paths.templates),
             config_file: absolute(config_file),
+            assets: absolute(config.assets_dir()),
         }
     }
 
     fn matters(&self, p: &Path) -> bool {
-        (p.starts_with(&self.content) || p.starts_with(&self.templates) || p == self.config_file)
+        (p.starts_with(&self.content)
+            || p.starts_with(&self.templates)
+            || p.starts_with(&self.assets)
+            || p == self.config_file)
             && !is_editor_noise(p)
     }
 }
@@ -206,9 +226,9 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Builds the feeds at `now`, writes them to the output folder and hands
-/// them to the server.
-fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Published>>) {
+/// Builds the feeds and the site at `now`, writes them to the output folder
+/// and hands them to the server.
+fn publish(live: &mut Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Published>>) {
     let catalog = &live.content.catalog;
     let (items, rendered) = match feeds::render_all(catalog, &live.config, &live.templates, now) {
         Ok(built) => built,
@@ -229,44 +249,81 @@ fn publish(live: &Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<Publi
         }
     };
     let feeds = FeedFile::from_rendered(&rendered, &items);
-    let (current, upcoming) = cards(catalog, &live.config, now);
+    let books = catalog.books.len();
+    let previous = tx.borrow().site.clone();
+    let site = match publish_site(live, now) {
+        Some(files) => Arc::new(SiteFile::map(files, &previous)),
+        // A template failed: the pages stay as they were.
+        None => previous,
+    };
     let published = Published {
         config: Arc::new(live.config.clone()),
         feeds,
         built_at: now,
-        books: catalog.books.len(),
-        current,
-        upcoming,
+        books,
+        templates: Arc::new(live.templates.clone()),
+        site,
     };
     tx.send_replace(Arc::new(published));
     tracing::info!(items = items.len(), files_changed = changed, "published");
 }
 
-/// The book whose window is open at `now`, and the next one.
-fn cards(
-    catalog: &Catalog,
-    config: &Config,
-    now: DateTime<FixedOffset>,
-) -> (Option<BookCard>, Option<BookCard>) {
-    let card = |b: &crate::model::Book| BookCard {
-        title: b.title.clone(),
-        authors: b.author_names(),
-        window: b.window.in_words(),
-        url: config
-            .book_url(&b.slug)
-            .map_or_else(String::new, |u| u.to_string()),
+/// Makes the site's pages and images whose inputs changed since the last
+/// publish, writes them to the output folder, and returns every file for
+/// the server (`None` when a template fails). The digests' pages come from
+/// the state database; what was made is remembered there too, so `once`
+/// and a restarted daemon know which files are bookweek's.
+fn publish_site(live: &mut Live, now: DateTime<FixedOffset>) -> Option<Vec<site::File>> {
+    let state = State::open(&live.config.settings.paths.state)
+        .map_err(|e| tracing::error!("{e}; the digests' pages are left as they were"))
+        .ok();
+    let digests = state
+        .as_ref()
+        .and_then(|s| {
+            s.published_digests()
+                .map_err(|e| tracing::error!("cannot read the digests: {e}"))
+                .ok()
+        })
+        .unwrap_or_default();
+    let inputs = site::Inputs {
+        catalog: &live.content.catalog,
+        config: &live.config,
+        templates: &live.templates,
+        digests: &digests,
+        now,
     };
-    let current = catalog
-        .books
-        .iter()
-        .find(|b| b.window.start <= now && now < b.window.end)
-        .map(card);
-    let upcoming = catalog
-        .books
-        .iter()
-        .find(|b| b.window.start > now)
-        .map(card);
-    (current, upcoming)
+    let out = live.config.settings.paths.output.clone();
+    match site::publish(&inputs, &out, &live.site, Reuse::Unchanged, true) {
+        Ok((manifest, report)) => {
+            for p in &report.problems {
+                if p.is_error() {
+                    tracing::error!("{p}");
+                } else {
+                    tracing::warn!("{p}");
+                }
+            }
+            if let Some(state) = &state
+                && let Err(e) =
+                    state.set_meta(crate::commands::build::MANIFEST, &manifest.to_json())
+            {
+                tracing::error!("cannot remember the site's files: {e}");
+            }
+            live.site = manifest;
+            tracing::info!(
+                pages = report.pages,
+                images = report.images,
+                rendered = report.rendered,
+                written = report.written,
+                removed = report.removed,
+                "site published"
+            );
+            Some(live.site.files())
+        }
+        Err(e) => {
+            tracing::error!("{e}; keeping the last published pages");
+            None
+        }
+    }
 }
 
 /// One-shot jobs at every future window start and end (recaps need an
@@ -281,13 +338,15 @@ async fn schedule_boundaries(
     for id in jobs.drain(..) {
         let _ = sched.remove(&id).await;
     }
-    let mut times: Vec<DateTime<FixedOffset>> =
-        feeds::due(catalog, DateTime::<FixedOffset>::MAX_UTC.fixed_offset())
-            .into_iter()
-            .filter(|d| d.kind == Kind::Opening || !d.book.archive.is_empty())
-            .map(|d| d.date.fixed_offset())
-            .filter(|t| *t > now)
-            .collect();
+    // Every window's start and end: the feeds change when a window opens
+    // or a recap is due, the pages (a book's state) at both.
+    let mut times: Vec<DateTime<FixedOffset>> = catalog
+        .books
+        .iter()
+        .flat_map(|b| [b.window.start, b.window.end])
+        .map(|t| t.fixed_offset())
+        .filter(|t| *t > now)
+        .collect();
     times.sort();
     times.dedup();
     for t in times {
@@ -379,8 +438,15 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
     let config_file = config_path
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    // What an earlier run made of the site: without its bytes everything is
+    // made once more, but files it made that are gone now are removed.
+    let site = State::open(&config.settings.paths.state)
+        .ok()
+        .and_then(|s| s.meta(crate::commands::build::MANIFEST).ok().flatten())
+        .map(|json| Manifest::from_json(&json))
+        .unwrap_or_default();
     let mut live = Live {
-        watched: Watched::new(&config_file, &config.settings),
+        watched: Watched::new(&config_file, &config),
         config_path: config_path.clone(),
         config,
         mail_templates: Arc::new(std::sync::RwLock::new(templates.clone())),
@@ -388,14 +454,16 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         cache: Cache::default(),
         content: content::Loaded::default(),
         signer,
+        site,
     };
     live.load_content(clock());
 
     let (published_tx, published_rx) = watch::channel(Arc::new(Published::empty(
         Arc::new(live.config.clone()),
+        Arc::new(live.templates.clone()),
         clock(),
     )));
-    publish(&live, clock(), &published_tx);
+    publish(&mut live, clock(), &published_tx);
 
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
     let stop = Arc::new(AtomicBool::new(false));
@@ -477,6 +545,9 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         if w.templates.is_dir() {
             debouncer.watch(&w.templates, RecursiveMode::Recursive)?;
         }
+        if !w.assets.starts_with(&w.content) && w.assets.is_dir() {
+            debouncer.watch(&w.assets, RecursiveMode::Recursive)?;
+        }
         if let Some(dir) = w.config_file.parent().filter(|d| d.is_dir()) {
             debouncer.watch(dir, RecursiveMode::NonRecursive)?;
         }
@@ -532,7 +603,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                             Err(e) => tracing::error!("cannot reschedule the digest: {e}"),
                         }
                     }
-                    publish(&live, clock(), &published_tx);
+                    publish(&mut live, clock(), &published_tx);
                     schedule_boundaries(&sched, &mut boundary_jobs, &live.content.catalog, clock(), &events_tx).await;
                 }
                 Event::Boundary(t) => {
@@ -547,7 +618,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                                 let _ = tx.send(Event::Boundary(t)).await;
                             });
                         }
-                        None => publish(&live, clock(), &published_tx),
+                        None => publish(&mut live, clock(), &published_tx),
                     }
                 }
                 Event::Archive => {
@@ -555,12 +626,16 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
                         fetching = spawn_fetch(&live, clock(), stop.clone());
                     }
                 }
+                Event::DigestCreated(done) => {
+                    publish(&mut live, clock(), &published_tx);
+                    let _ = done.send(());
+                }
                 Event::Digest | Event::Resume => {
                     // One send at a time; a tick during a long send is picked
                     // up by the next one (it resumes pending deliveries).
                     if sending.as_ref().is_none_or(|h| h.is_finished()) {
                         if matches!(event, Event::Digest) {
-                            publish(&live, clock(), &published_tx);
+                            publish(&mut live, clock(), &published_tx);
                         }
                         sending = Some(spawn_send(&live, clock(), stop.clone(), &events_tx));
                     }
@@ -599,12 +674,20 @@ fn spawn_send(
         let result = State::open(&site.config.settings.paths.state)
             .map_err(anyhow::Error::from)
             .and_then(|mut state| {
+                let publish_page = &mut |_: &State, _: i64| {
+                    let (done, published) = std::sync::mpsc::sync_channel(1);
+                    if events.blocking_send(Event::DigestCreated(done)).is_ok() {
+                        // Not for ever: a loop that is shutting down publishes nothing.
+                        let _ = published.recv_timeout(DIGEST_PAGE_WAIT);
+                    }
+                };
                 send_due(
                     &site,
                     &mut state,
                     now,
                     false,
                     SendLock::Wait(Some(stop.clone())),
+                    publish_page,
                 )
             });
         // send_due logs each digest it delivered.

@@ -28,6 +28,27 @@ use crate::text;
 /// rendered once; replaced for each recipient at send time.
 pub const UNSUBSCRIBE_PLACEHOLDER: &str = "https://unsubscribe.bookweek.invalid/link";
 
+/// Stands in for the link to the digest's own web page ("View in your
+/// browser") while it is rendered: its number is only known once it is
+/// recorded. [`with_view_url`] puts the link in before it is sent.
+pub const VIEW_PLACEHOLDER: &str = "https://view.bookweek.invalid/digest";
+
+/// The web page of digest `id` (`digests/{id}.html` under the site).
+pub fn page_url(config: &Config, id: i64) -> String {
+    config
+        .absolute(&format!("digests/{id}.html"))
+        .map_or_else(|| format!("digests/{id}.html"), |u| u.to_string())
+}
+
+/// A digest's HTML and text with the "View in your browser" link set to
+/// `url` (escaped for the HTML).
+pub fn with_view_url(html: &str, text: &str, url: &str) -> (String, String) {
+    (
+        html.replace(VIEW_PLACEHOLDER, &escape_html(url)),
+        text.replace(VIEW_PLACEHOLDER, url),
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
     #[error(transparent)]
@@ -192,6 +213,8 @@ struct PartView {
 #[derive(Serialize, Clone)]
 struct AnswerView<'a> {
     asker: &'a str,
+    /// The thread on the book's page.
+    url: String,
     question_html: minijinja::Value,
     question_text: String,
     parts: Vec<PartView>,
@@ -202,6 +225,8 @@ struct AnswerView<'a> {
 struct BookView<'a> {
     title: &'a str,
     url: String,
+    /// Every thread of the week, on the book's page.
+    archive_url: String,
     authors: String,
     author_count: usize,
     /// "the author's" or "the authors'".
@@ -240,6 +265,8 @@ struct DigestView<'a> {
     participate: &'a str,
     participate_url: Option<&'a str>,
     unsubscribe_url: &'a str,
+    /// The digest's web page ([`VIEW_PLACEHOLDER`] until it is recorded).
+    view_url: &'a str,
     /// Every book of the digest once: weeks on now or coming first, then
     /// closed ones, each group in item order.
     books: Vec<BookView<'a>>,
@@ -337,6 +364,9 @@ fn book_view<'a>(
     BookView {
         title: &book.title,
         url: book_url(config, book),
+        archive_url: config
+            .archive_url(&book.slug)
+            .map_or_else(|| book_url(config, book), |u| u.to_string()),
         authors: book.author_names(),
         author_count: book.authors.len(),
         authors_possessive: authors_possessive(book.authors.len()),
@@ -365,6 +395,9 @@ fn book_view<'a>(
             .into_iter()
             .map(|a| AnswerView {
                 asker: &a.question.name,
+                url: config
+                    .thread_url(&book.slug, a.thread)
+                    .map_or_else(|| book_url(config, book), |u| u.to_string()),
                 question_html: safe(styled(&text::chat_to_html(&a.question.text))),
                 question_text: text::chat_to_text(&a.question.text),
                 parts: a
@@ -494,6 +527,7 @@ pub fn render(
         participate_url: site.participate_url.as_deref(),
         unsubscribe_url: UNSUBSCRIBE_PLACEHOLDER,
         books,
+        view_url: VIEW_PLACEHOLDER,
         opened,
         closed,
     };

@@ -78,6 +78,8 @@ struct PartView<'a> {
 #[derive(Serialize)]
 struct AnswerView<'a> {
     thread: usize,
+    /// The thread on the book's page.
+    url: String,
     asker: &'a str,
     question_html: minijinja::Value,
     /// The answering authors, as a sentence lists them.
@@ -92,6 +94,8 @@ struct RecapView<'a> {
     authors: String,
     window: String,
     url: String,
+    /// Every thread of the week, on the book's page.
+    archive_url: String,
     threads: usize,
     answers: Vec<AnswerView<'a>>,
 }
@@ -268,11 +272,19 @@ fn item(
                 authors: book.author_names(),
                 window: window.clone(),
                 url: page.to_string(),
+                archive_url: config
+                    .archive_url(&book.slug)
+                    .unwrap_or_else(|| page.clone())
+                    .to_string(),
                 threads: book.archive.len(),
                 answers: picked
                     .iter()
                     .map(|a| AnswerView {
                         thread: a.thread,
+                        url: config
+                            .thread_url(&book.slug, a.thread)
+                            .unwrap_or_else(|| page.clone())
+                            .to_string(),
                         asker: &a.question.name,
                         question_html: minijinja::Value::from_safe_string(text::chat_to_html(
                             &a.question.text,

@@ -1,6 +1,6 @@
-//! bookweek: turns a folder of Book of the Week files into feeds (and, later,
-//! email digests). Data flows one way: config → content → model → answers →
-//! feeds; `commands` only wire these together.
+//! bookweek: turns a folder of Book of the Week files into feeds, email
+//! digests and a site. Data flows one way: config → content → model →
+//! answers → {feeds, digest, site}; `commands` only wire these together.
 
 pub mod answers;
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod mail;
 pub mod model;
 pub mod publish;
 pub mod server;
+pub mod site;
 pub mod slack;
 pub mod smtp;
 pub mod state;

@@ -38,7 +38,7 @@ pub enum WindowError {
 }
 
 /// A person from `content/people/<slug>.md`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Person {
     pub slug: String,
     /// Display name (`title` in the file).
@@ -48,6 +48,12 @@ pub struct Person {
     /// GitHub and Twitter handles: some people chat under them.
     pub handles: Vec<String>,
     pub path: PathBuf,
+    /// Picture as written (`picture:`): absolute, or relative to the site.
+    pub picture: Option<String>,
+    /// The markdown after the front matter: who they are.
+    pub bio: String,
+    /// Their GitHub, Twitter, LinkedIn and web pages, as links.
+    pub links: Vec<Link>,
 }
 
 /// An `authors:` entry: a people slug resolved to its person, or a plain name

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::Environment;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::diag::Problem;
 
@@ -37,6 +38,51 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "confirm.html.j2",
         include_str!("../templates/confirm.html.j2"),
     ),
+    // The web pages (src/site): a layout, shared macros, one per kind of page.
+    (
+        "page/base.html.j2",
+        include_str!("../templates/page/base.html.j2"),
+    ),
+    (
+        "page/macros.html.j2",
+        include_str!("../templates/page/macros.html.j2"),
+    ),
+    (
+        "page/home.html.j2",
+        include_str!("../templates/page/home.html.j2"),
+    ),
+    (
+        "page/book.html.j2",
+        include_str!("../templates/page/book.html.j2"),
+    ),
+    (
+        "page/books.html.j2",
+        include_str!("../templates/page/books.html.j2"),
+    ),
+    (
+        "page/person.html.j2",
+        include_str!("../templates/page/person.html.j2"),
+    ),
+    (
+        "page/digest.html.j2",
+        include_str!("../templates/page/digest.html.j2"),
+    ),
+    (
+        "page/digests.html.j2",
+        include_str!("../templates/page/digests.html.j2"),
+    ),
+    (
+        "page/message.html.j2",
+        include_str!("../templates/page/message.html.j2"),
+    ),
+    (
+        "page/sitemap.xml.j2",
+        include_str!("../templates/page/sitemap.xml.j2"),
+    ),
+    (
+        "page/robots.txt.j2",
+        include_str!("../templates/page/robots.txt.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +98,18 @@ pub struct RenderError {
 pub struct Templates {
     env: Environment<'static>,
     sources: Vec<(String, PathBuf)>,
+    /// SHA-256 of every template's text as loaded: pages rendered with the
+    /// same templates from the same inputs are the same.
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("sources", &self.sources)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Templates {
@@ -72,6 +130,7 @@ impl Templates {
         });
         let mut problems = Vec::new();
         let mut sources = Vec::new();
+        let mut fingerprint = Sha256::new();
         for (name, builtin) in BUILTIN {
             let path = dir.join(name);
             let own = match std::fs::read_to_string(&path) {
@@ -87,20 +146,47 @@ impl Templates {
                 }
             };
             let mut used = PathBuf::from(format!("(built-in) {name}"));
+            fingerprint.update(name.as_bytes());
             if let Some(text) = own {
+                fingerprint.update(text.as_bytes());
                 match env.add_template_owned(name.to_string(), text) {
                     Ok(()) => used = path.clone(),
                     Err(e) => problems.push(problem(&path, &e)),
                 }
             }
-            if used != path
-                && let Err(e) = env.add_template(name, builtin)
-            {
-                problems.push(problem(Path::new(name), &e));
+            if used != path {
+                fingerprint.update(builtin.as_bytes());
+                if let Err(e) = env.add_template(name, builtin) {
+                    problems.push(problem(Path::new(name), &e));
+                }
             }
+            fingerprint.update([0]);
             sources.push((name.to_string(), used));
         }
-        (Self { env, sources }, problems)
+        let fingerprint = fingerprint
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (
+            Self {
+                env,
+                sources,
+                fingerprint,
+            },
+            problems,
+        )
+    }
+
+    /// The built-in templates alone (what a page falls back on before the
+    /// configured ones are loaded).
+    pub fn builtin() -> Self {
+        Self::load(Path::new("/nonexistent/bookweek-builtin-templates")).0
+    }
+
+    /// A fingerprint of every template's text: equal when the templates are.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Renders a template with a view value.

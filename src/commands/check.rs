@@ -28,7 +28,7 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
     let (templates, template_problems) = Templates::load(&settings.paths.templates);
     setup.extend(template_problems);
     setup.extend(template_trials(&loaded.config, &templates));
-    let content = match content::load_with(&loaded.config) {
+    let mut content = match content::load_with(&loaded.config) {
         Ok(c) => c,
         Err(e) => {
             print_problems(&setup, false);
@@ -37,8 +37,13 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
         }
     };
     // ...and those that only keep a book out (exit 1).
-    let mut books: Vec<Problem> = content.problems;
+    let mut books: Vec<Problem> = std::mem::take(&mut content.problems);
     books.extend(author_hints(&content.catalog, loaded.config.max_file_size));
+    // An image that is not there is left out of pages, feeds and mails.
+    books.extend(crate::site::assets::resolve(
+        &mut content.catalog,
+        &loaded.config,
+    ));
     diag::sort(&mut books);
     let problems: Vec<Problem> = setup.iter().cloned().chain(books).collect();
     print_problems(&problems, false);
@@ -96,7 +101,9 @@ Some *markdown* about the book.
 ";
 
 /// Renders every template with the sample book: the feed items (opening and
-/// recap), the digest (subject, HTML, text) and the confirmation mail.
+/// recap), the digest (subject, HTML, text), the confirmation mail, and
+/// every page of the site (with one author who has a people file, and the
+/// sample digest as sent) and the daemon's message page.
 fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
     let (book, problems) = content::parse_book(
         Path::new("(sample book)"),
@@ -104,15 +111,32 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
         &BTreeMap::new(),
         config.timezone,
     );
-    let Some(book) = book else {
+    let Some(mut book) = book else {
         // A bug, not the user's input: say so rather than pass silently.
         return problems;
     };
     let opened = book.window.start.fixed_offset();
     let closed = (book.window.end + chrono::Duration::days(1)).fixed_offset();
+    let ann = crate::model::Person {
+        slug: "ann-author".into(),
+        name: "Ann Author".into(),
+        path: "(sample person)".into(),
+        picture: Some("images/sample/ann.jpg".into()),
+        bio: "Ann *writes* books.".into(),
+        links: vec![crate::model::Link {
+            text: "Website".into(),
+            url: "https://example.org/ann".into(),
+        }],
+        ..Default::default()
+    };
+    if let Some(first) = book.authors.first_mut() {
+        first.slug = Some(ann.slug.clone());
+    }
+    // A slug a page can be named after (the path above is only for messages).
+    book.slug = "sample-book".into();
     let catalog = Catalog {
         books: vec![book],
-        people: BTreeMap::new(),
+        people: BTreeMap::from([(ann.slug.clone(), ann)]),
     };
     let mut out: Vec<Problem> = Vec::new();
     let mut report = |p: Problem| {
@@ -128,7 +152,44 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
     }
     let due = crate::feeds::due(&catalog, closed);
     let tick = closed.with_timezone(&config.timezone);
-    if let Err(e) = crate::digest::render(&catalog, config, templates, tick, &due) {
+    let digest = match crate::digest::render(&catalog, config, templates, tick, &due) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            report(render_problem(&e));
+            None
+        }
+    };
+    let sent: Vec<crate::state::DigestRecord> = digest
+        .into_iter()
+        .map(|d| crate::state::DigestRecord {
+            id: 1,
+            tick: tick.to_rfc3339(),
+            created: tick.to_rfc3339(),
+            status: crate::state::DigestStatus::Sent,
+            subject: d.subject,
+            html: d.html,
+            text: d.text,
+            body_hash: d.body_hash,
+        })
+        .collect();
+    // The book on now, then closed with its archive and a digest sent.
+    for (now, digests) in [(opened, &[][..]), (closed, &sent[..])] {
+        let inputs = crate::site::Inputs {
+            catalog: &catalog,
+            config,
+            templates,
+            digests,
+            now,
+        };
+        if let Err(crate::site::SiteError::Render(e)) = crate::site::render_all(&inputs) {
+            report(render_problem(&e));
+        }
+    }
+    let message = crate::site::message::Message::new("A sample message")
+        .paragraph("What the daemon says.")
+        .button("Confirm")
+        .with_form();
+    if let Err(e) = crate::site::message::render(config, templates, &message) {
         report(render_problem(&e));
     }
     if let Err(message) = crate::mail::confirmation(
@@ -222,6 +283,39 @@ mod tests {
         let (templates, problems) = Templates::load(Path::new("/nonexistent"));
         assert!(problems.is_empty());
         assert_eq!(template_trials(&config(), &templates), vec![]);
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_a_page_template_is_an_error_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("page")).unwrap();
+        // Inside the loop over threads: only a closed book with an archive
+        // reaches it.
+        std::fs::write(
+            dir.path().join("page/book.html.j2"),
+            "{% for t in threads %}\n{{ t.askr }}{% endfor %}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("page/message.html.j2"), "{{ heding }}").unwrap();
+        let (templates, problems) = Templates::load(dir.path());
+        assert!(problems.is_empty());
+        let found: Vec<String> = template_trials(&config(), &templates)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let page = |name: &str, line: usize| {
+            format!(
+                "{}:{line}:1: error: template failed: undefined value",
+                dir.path().join(name).display()
+            )
+        };
+        assert_eq!(
+            found,
+            [
+                page("page/book.html.j2", 2),
+                page("page/message.html.j2", 1)
+            ]
+        );
     }
 
     #[test]

@@ -98,8 +98,17 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
 
 fn send(site: &Site, state: &mut State, now: DateTime<FixedOffset>) -> anyhow::Result<ExitCode> {
     // Asked for by hand: wait for another sender rather than give up, then
-    // deliver whatever it left (usually nothing).
-    let total = send_due(site, state, now, true, SendLock::Wait(None))?;
+    // deliver whatever it left (usually nothing). A new digest's web page
+    // is written before its mails go out, so "View in your browser" works.
+    let out = site.config.settings.paths.output.clone();
+    let mut publish = |state: &State, _id: i64| {
+        use crate::site::Reuse;
+        match super::build::publish_site(site, Some(state), &out, now, Reuse::Unchanged) {
+            Ok(report) => println!("{}", super::build::site_line(&out, &report)),
+            Err(e) => eprintln!("warning: the digest's web page was not written: {e:#}"),
+        }
+    };
+    let total = send_due(site, state, now, true, SendLock::Wait(None), &mut publish)?;
     if total.digests == 0 {
         println!("nothing to send");
     }
@@ -145,12 +154,15 @@ pub(crate) fn exit_for(report: &SendReport) -> ExitCode {
 /// Creates the digest due at `now` (or records why there is none), then
 /// delivers every digest with pending deliveries; all under the send lock,
 /// so processes sharing the state file never send one delivery twice.
+/// `created` is called with a new digest's id once it is recorded and
+/// before any of its mails is sent (to publish its web page).
 pub(crate) fn send_due(
     site: &Site,
     state: &mut State,
     now: DateTime<FixedOffset>,
     print_each: bool,
     lock: SendLock,
+    created: &mut dyn FnMut(&State, i64),
 ) -> anyhow::Result<SendReport> {
     let mut report = SendReport::default();
     let config = &site.config;
@@ -212,6 +224,7 @@ pub(crate) fn send_due(
             ..
         } => {
             report.created = Some(id);
+            created(state, id);
             tracing::info!(
             digest = id,
             tick = %tick.to_rfc3339(),
@@ -242,6 +255,13 @@ pub(crate) fn send_due(
             total.skipped += n;
             continue;
         }
+        // The link to the digest's web page, known now that it has a number.
+        let (html, text) = digest::with_view_url(&d.html, &d.text, &digest::page_url(config, d.id));
+        let d = &DigestRecord {
+            html,
+            text,
+            ..d.clone()
+        };
         let composer = Composer::new(config, &signer, d, now)?;
         tracing::info!(digest = d.id, via = %mail::redact(&config.mail_url), "delivering");
         let s = mail::deliver(state, &composer, &transport, policy.clone(), now)?;
@@ -409,7 +429,14 @@ fn preview(
             feeds::item_id(config, &d.book.slug, d.kind)
         );
     }
-    let rendered = digest::render(catalog, config, &site.templates, tick, &items)?;
+    let mut rendered = digest::render(catalog, config, &site.templates, tick, &items)?;
+    // "View in your browser": the page of the digest sent at that tick, if
+    // one was; else the digests' archive, since a preview has no number.
+    let view = match state.digest_for_tick(tick.fixed_offset())? {
+        Some(d) if !d.html.is_empty() => digest::page_url(config, d.id),
+        _ => crate::site::site_view(config).digests,
+    };
+    (rendered.html, rendered.text) = digest::with_view_url(&rendered.html, &rendered.text, &view);
     // A stored secret would have to be created to sign with it: a preview's
     // links are samples, signed with a key of their own.
     let signer = match &config.secret {

@@ -89,7 +89,7 @@ pub fn site_from(
     let store = state.as_mut().map(|s| s as &mut dyn crate::content::Store);
     let loaded =
         crate::content::load_cached(&config, &mut crate::content::Cache::default(), store, now);
-    let content = match loaded {
+    let mut content = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -97,6 +97,11 @@ pub fn site_from(
         }
     };
     print_problems(&content.problems, true);
+    // Images that are not there are left out of pages, feeds and mails.
+    print_problems(
+        &crate::site::assets::resolve(&mut content.catalog, &config),
+        true,
+    );
     Ok(Site {
         config,
         templates,

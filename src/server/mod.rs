@@ -1,5 +1,6 @@
-//! The HTTP side of `bookweek run`: the three feeds (with validators,
-//! conditional requests and gzip), a small home page with a subscribe form,
+//! The HTTP side of `bookweek run`: the three feeds and the site's pages and
+//! images (the bytes `build` writes, with validators, conditional requests
+//! and gzip), the subscribe form's POST,
 //! the double opt-in (subscribe → confirmation mail → `/confirm/{token}`),
 //! unsubscribing (a page with a button, and RFC 8058 one-click), and a health
 //! check. The daemon binds the listener and owns the scheduler and shutdown;
@@ -36,11 +37,13 @@
 //!   [`AppState::clock`], rate limits included.
 //!
 //! One file per concern: [`routes`] (the handlers and the router),
-//! [`pages`] (the HTML pages, rendered from built-in templates),
+//! [`pages`] (the site's files as served, and the message pages rendered
+//! from `page/message.html.j2`),
 //! [`limits`] (request rate and size limits), [`conditional`] (ETag,
 //! Last-Modified, 304), [`listen`] (connections: accept, timeouts, the
 //! connection cap, eviction, graceful shutdown).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -48,7 +51,6 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, TimeDelta};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -56,6 +58,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::feeds;
 use crate::state::{State, StateError, Subscriber};
+use crate::templates::Templates;
 use crate::token::{Purpose, Signer};
 
 mod conditional;
@@ -86,27 +89,78 @@ pub struct Published {
     pub built_at: DateTime<FixedOffset>,
     /// Books in the catalog (for `/healthz`).
     pub books: usize,
-    /// The book whose window is open now.
-    pub current: Option<BookCard>,
-    /// The next one.
-    pub upcoming: Option<BookCard>,
+    /// The templates the pages were built with; message pages use them too.
+    pub templates: Arc<Templates>,
+    /// The site's files by path under `site.base_url` (`index.html`,
+    /// `books/x.html`, `images/…`): what the daemon wrote to the output
+    /// folder.
+    pub site: Arc<BTreeMap<String, SiteFile>>,
 }
 
 impl Published {
-    /// Nothing built yet: the feeds answer 503 until the first build.
-    pub fn empty(config: Arc<Config>, built_at: DateTime<FixedOffset>) -> Self {
+    /// Nothing built yet: the feeds and pages answer 503 until the first
+    /// build.
+    pub fn empty(
+        config: Arc<Config>,
+        templates: Arc<Templates>,
+        built_at: DateTime<FixedOffset>,
+    ) -> Self {
         Self {
             config,
             feeds: Vec::new(),
             built_at,
             books: 0,
-            current: None,
-            upcoming: None,
+            templates,
+            site: Arc::default(),
         }
     }
 
     fn feed(&self, name: &str) -> Option<&FeedFile> {
         self.feeds.iter().find(|f| f.name == name)
+    }
+}
+
+/// A file of the site as served. Built with [`SiteFile::new`], which
+/// computes the ETag from the bytes so the two cannot disagree.
+#[derive(Debug, Clone)]
+pub struct SiteFile {
+    pub content_type: &'static str,
+    pub bytes: Bytes,
+    etag: String,
+}
+
+impl SiteFile {
+    pub fn new(content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        let etag = strong_etag(&bytes);
+        Self {
+            content_type,
+            bytes,
+            etag,
+        }
+    }
+
+    /// The strong ETag, quotes included, as for the feeds.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// The site's files by path, reusing `previous`'s entry (and its ETag)
+    /// for a file whose bytes did not change.
+    pub fn map(
+        files: Vec<crate::site::File>,
+        previous: &BTreeMap<String, SiteFile>,
+    ) -> BTreeMap<String, SiteFile> {
+        files
+            .into_iter()
+            .map(|f| {
+                let served = match previous.get(&f.path) {
+                    Some(old) if old.bytes == f.bytes => old.clone(),
+                    _ => SiteFile::new(f.content_type, f.bytes),
+                };
+                (f.path, served)
+            })
+            .collect()
     }
 }
 
@@ -179,17 +233,6 @@ pub(super) fn strong_etag(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
-}
-
-/// A book as the home page shows it; all plain text (the page escapes it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BookCard {
-    pub title: String,
-    pub authors: String,
-    /// Already formatted for people, e.g. "5–9 December 2022".
-    pub window: String,
-    /// Absolute URL of the book's page.
-    pub url: String,
 }
 
 /// Sends one confirmation email to a subscriber with the given confirm URL,
@@ -322,6 +365,7 @@ pub enum ServerError {
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         tracing::error!("{self}");
+        // Not from a template: this is what is shown when one fails.
         let body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
                     <title>Something went wrong</title></head><body><main>\
                     <h1>Something went wrong</h1><p>Please try again in a few minutes.</p>\

@@ -1,5 +1,6 @@
-//! The routes and their handlers: the feeds, the home page, subscribe,
-//! confirm, unsubscribe (page and RFC 8058 one-click) and the health check.
+//! The routes and their handlers: the feeds, the site's files (pages,
+//! images, sitemap; the home page among them), subscribe, confirm,
+//! unsubscribe (page and RFC 8058 one-click) and the health check.
 
 use std::sync::Arc;
 
@@ -7,20 +8,20 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, Path, State as Shared};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use minijinja::context;
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
 
 use super::conditional::{conditional, http_date};
 use super::limits::{BODY_LIMIT, Client};
-use super::pages::{PRIVATE, absolute, nosniff, page};
+use super::pages::{PRIVATE, absolute, nosniff, page, site_file};
 use super::{AppState, with_state};
 use crate::feeds;
+use crate::site::message::Message;
 use crate::state::{AddOutcome, Status, check_new_address, normalize_email};
 use crate::token::Purpose;
 
@@ -34,7 +35,6 @@ const FEED_CACHE_CONTROL: &str = "public, max-age=300";
 /// limit).
 pub fn router(app: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(home))
         .route(
             "/feed.xml",
             get(|s: Shared<Arc<AppState>>| feed(s, feeds::RSS_FILE)),
@@ -54,7 +54,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
-        .fallback(not_found)
+        .fallback(site)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CompressionLayer::new())
         // Outside the compression, so it sees the representation actually
@@ -77,11 +77,7 @@ async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str) -> Respons
             &app,
             StatusCode::SERVICE_UNAVAILABLE,
             PRIVATE,
-            "message.html",
-            context! {
-                heading => "The feeds are being built",
-                paragraphs => ["Please try again in a minute."],
-            },
+            Message::new("The feeds are being built").paragraph("Please try again in a minute."),
         );
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -112,18 +108,64 @@ async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str) -> Respons
     (StatusCode::OK, headers, file.bytes.clone()).into_response()
 }
 
-async fn home(Shared(app): Shared<Arc<AppState>>) -> Response {
+// ---------------------------------------------------------------- site
+
+/// A file of the site (a page, an image, the sitemap) at its path under
+/// the base URL, `index.html` for a folder; else the 404 page.
+async fn site(Shared(app): Shared<Arc<AppState>>, method: Method, uri: Uri) -> Response {
+    if !matches!(method, Method::GET | Method::HEAD) {
+        return not_found(Shared(app)).await;
+    }
     let published = app.published();
-    page(
-        &app,
-        StatusCode::OK,
-        "no-cache",
-        "home.html",
-        context! {
-            current => published.current,
-            upcoming => published.upcoming,
-        },
-    )
+    if published.site.is_empty() {
+        // Before the first build, as for the feeds.
+        let mut res = page(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            PRIVATE,
+            Message::new("The site is being built").paragraph("Please try again in a minute."),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return res;
+    }
+    match site_path(uri.path()).and_then(|p| published.site.get(&p)) {
+        Some(file) => site_file(file),
+        None => not_found(Shared(app)).await,
+    }
+}
+
+/// The site's file for a request path: `/` and `/x/` are `index.html`
+/// files; escapes are decoded (`%20`). `None` for a path no file can have.
+fn site_path(path: &str) -> Option<String> {
+    let decoded = percent_decode(path.trim_start_matches('/'))?;
+    if decoded.split('/').any(|s| s == ".." || s == ".") {
+        return None;
+    }
+    Some(if decoded.is_empty() || decoded.ends_with('/') {
+        format!("{decoded}index.html")
+    } else {
+        decoded
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 async fn not_found(Shared(app): Shared<Arc<AppState>>) -> Response {
@@ -131,11 +173,8 @@ async fn not_found(Shared(app): Shared<Arc<AppState>>) -> Response {
         &app,
         StatusCode::NOT_FOUND,
         "no-cache",
-        "message.html",
-        context! {
-            heading => "Page not found",
-            paragraphs => ["There is nothing at this address. If you followed a link from an email, check that it was copied whole."],
-        },
+        Message::new("Page not found")
+.paragraph("There is nothing at this address. If you followed a link from an email, check that it was copied whole."),
     )
 }
 
@@ -156,11 +195,8 @@ async fn subscribe(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
             PRIVATE,
-            "message.html",
-            context! {
-                heading => "Too many requests",
-                paragraphs => ["Please wait a few minutes before trying again."],
-            },
+            Message::new("Too many requests")
+                .paragraph("Please wait a few minutes before trying again."),
         );
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -173,8 +209,7 @@ async fn subscribe(
                 &app,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 PRIVATE,
-                "message.html",
-                context! { heading => "That was too much", subscribe_form => true },
+                Message::new("That was too much").with_form(),
             );
         }
         Err(_) => String::new(),
@@ -190,13 +225,12 @@ async fn subscribe(
                 &app,
                 StatusCode::BAD_REQUEST,
                 PRIVATE,
-                "message.html",
-                context! {
-                    heading => "That address looks invalid",
-                    paragraphs => ["Please check the address and try again."],
-                    subscribe_form => true,
-                    error => why,
-                    email => input,
+                Message {
+                    error: why.to_string(),
+                    email: input,
+                    ..Message::new("That address looks invalid")
+                        .paragraph("Please check the address and try again.")
+                        .with_form()
                 },
             );
         }
@@ -241,14 +275,9 @@ async fn subscribe(
         &app,
         StatusCode::OK,
         PRIVATE,
-        "message.html",
-        context! {
-            heading => "Check your inbox",
-            paragraphs => [
-                "If the address can receive the weekly email, a message with a confirmation link is on its way.",
-                "Follow the link and press the button on that page to start receiving the digest. Nothing is sent until you do.",
-            ],
-        },
+        Message::new("Check your inbox")
+.paragraph("If the address can receive the weekly email, a message with a confirmation link is on its way.")
+.paragraph("Follow the link and press the button on that page to start receiving the digest. Nothing is sent until you do."),
     )
 }
 
@@ -277,12 +306,12 @@ async fn confirm_page(Shared(app): Shared<Arc<AppState>>, Path(token): Path<Stri
                 &app,
                 StatusCode::OK,
                 PRIVATE,
-                "message.html",
-                context! {
-                    heading => "Confirm your subscription",
-                    paragraphs => [format!("Press the button to get the weekly email at {}.", s.email)],
-                    button => "Confirm",
-                },
+                Message::new("Confirm your subscription")
+                    .paragraph(format!(
+                        "Press the button to get the weekly email at {}.",
+                        s.email
+                    ))
+                    .button("Confirm"),
             ),
             Status::Active => subscribed_page(&app),
             Status::Unsubscribed | Status::Bounced => stale_page(&app),
@@ -322,11 +351,9 @@ fn subscribed_page(app: &AppState) -> Response {
         app,
         StatusCode::OK,
         PRIVATE,
-        "message.html",
-        context! {
-            heading => "You are subscribed",
-            paragraphs => ["The weekly email will come to this address. Every message has a link to unsubscribe."],
-        },
+        Message::new("You are subscribed").paragraph(
+            "The weekly email will come to this address. Every message has a link to unsubscribe.",
+        ),
     )
 }
 
@@ -336,12 +363,9 @@ fn stale_page(app: &AppState) -> Response {
         app,
         StatusCode::GONE,
         PRIVATE,
-        "message.html",
-        context! {
-            heading => "This link has expired",
-            paragraphs => ["To subscribe again, enter your address below; you will get a new confirmation link."],
-            subscribe_form => true,
-        },
+        Message::new("This link has expired")
+.paragraph("To subscribe again, enter your address below; you will get a new confirmation link.")
+.with_form(),
     )
 }
 
@@ -361,22 +385,16 @@ async fn unsubscribe_page(
             &app,
             StatusCode::OK,
             PRIVATE,
-            "message.html",
-            context! {
-                heading => "You are unsubscribed",
-                paragraphs => [format!("{} no longer receives the weekly email.", s.email)],
-            },
+            Message::new("You are unsubscribed")
+                .paragraph(format!("{} no longer receives the weekly email.", s.email)),
         ),
         Ok(Some(s)) => page(
             &app,
             StatusCode::OK,
             PRIVATE,
-            "message.html",
-            context! {
-                heading => "Unsubscribe from the weekly email?",
-                paragraphs => [format!("{} will receive no more digests.", s.email)],
-                button => "Unsubscribe",
-            },
+            Message::new("Unsubscribe from the weekly email?")
+                .paragraph(format!("{} will receive no more digests.", s.email))
+                .button("Unsubscribe"),
         ),
     }
 }
@@ -417,12 +435,11 @@ async fn unsubscribe(
             &app,
             StatusCode::OK,
             PRIVATE,
-            "message.html",
-            context! {
-                heading => "You are unsubscribed",
-                paragraphs => ["You will receive no more digests. Changed your mind? Subscribe again below."],
-                subscribe_form => true,
-            },
+            Message::new("You are unsubscribed")
+                .paragraph(
+                    "You will receive no more digests. Changed your mind? Subscribe again below.",
+                )
+                .with_form(),
         ),
     }
 }
@@ -476,10 +493,11 @@ mod tests {
     use crate::server::conditional::encoded_etag;
     use crate::server::pages::CSP;
     use crate::server::{
-        ATOM_TYPE, BookCard, Clock, FeedFile, JSON_TYPE, Published, RSS_TYPE, SendConfirmation,
+        ATOM_TYPE, Clock, FeedFile, JSON_TYPE, Published, RSS_TYPE, SendConfirmation, SiteFile,
         strong_etag,
     };
     use crate::state::{State, Subscriber};
+    use crate::templates::Templates;
     use crate::token::Signer;
     use axum::body::Body;
     use axum::extract::{ConnectInfo, Request};
@@ -511,14 +529,53 @@ mod tests {
     }
 
     fn config() -> Config {
-        let yaml = "site:\n  title: Test Books\n  base_url: https://books.example.org/club/\n";
-        crate::config::parse(std::path::Path::new("bookweek.yaml"), yaml).config
+        config_titled("Test Books")
+    }
+
+    fn config_titled(title: &str) -> Config {
+        let yaml =
+            format!("site:\n  title: {title}\n  base_url: https://books.example.org/club/\n");
+        crate::config::parse(std::path::Path::new("bookweek.yaml"), &yaml).config
+    }
+
+    /// A book on now with a hostile title and authors, and one coming up.
+    const HOSTILE: &str = "---\ntitle: \"<script>alert(1)</script> & \\\"Friends\\\"\"\nauthors: [\"Ada <b>Lovelace</b>\"]\nstart: 2026-03-02 00:00:00\nend: 2026-03-06 23:59:59\n---\n";
+    const NEXT: &str = "---\ntitle: Reliable Machine Learning\nstart: 2026-03-09 00:00:00\nend: 2026-03-13 23:59:59\n---\n";
+
+    /// The site as the daemon would build it with `config`.
+    fn site_files(config: &Config) -> Arc<std::collections::BTreeMap<String, SiteFile>> {
+        let books = [("20260302-x", HOSTILE), ("20260309-rml", NEXT)]
+            .iter()
+            .map(|(slug, text)| {
+                let path = std::path::PathBuf::from(format!("{slug}.md"));
+                let (b, problems) =
+                    crate::content::parse_book(&path, text, &Default::default(), config.timezone);
+                b.unwrap_or_else(|| panic!("{problems:?}"))
+            })
+            .collect();
+        let catalog = crate::model::Catalog {
+            books,
+            people: Default::default(),
+        };
+        let templates = Templates::builtin();
+        let inputs = crate::site::Inputs {
+            catalog: &catalog,
+            config,
+            templates: &templates,
+            digests: &[],
+            now: at("2026-03-02T10:00:00+01:00"),
+        };
+        let files = crate::site::render_all(&inputs).unwrap();
+        Arc::new(SiteFile::map(files, &Default::default()))
     }
 
     fn published() -> Published {
+        published_with(config())
+    }
+
+    fn published_with(config: Config) -> Published {
         let newest = Some(at(NEWEST));
         Published {
-            config: Arc::new(config()),
             feeds: vec![
                 FeedFile::new(feeds::RSS_FILE, RSS_TYPE, RSS_BODY, newest),
                 FeedFile::new(
@@ -536,18 +593,9 @@ mod tests {
             ],
             built_at: at("2026-03-02T08:00:00+01:00"),
             books: 7,
-            current: Some(BookCard {
-                title: "<script>alert(1)</script> & \"Friends\"".into(),
-                authors: "Ada <b>Lovelace</b>".into(),
-                window: "2–6 March 2026".into(),
-                url: "https://books.example.org/club/books/x.html?a=1&b=\"2\"".into(),
-            }),
-            upcoming: Some(BookCard {
-                title: "Reliable Machine Learning".into(),
-                authors: String::new(),
-                window: "9–13 March 2026".into(),
-                url: String::new(),
-            }),
+            templates: Arc::new(Templates::builtin()),
+            site: site_files(&config),
+            config: Arc::new(config),
         }
     }
 
@@ -828,10 +876,16 @@ mod tests {
 
     #[tokio::test]
     async fn feeds_answer_503_before_the_first_build() {
-        let h = harness_with(Published::empty(Arc::new(config()), at(NEWEST)));
-        let r = h.get("/feed.xml", &[]).await;
-        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.header("retry-after"), "60");
+        let h = harness_with(Published::empty(
+            Arc::new(config()),
+            Arc::new(Templates::builtin()),
+            at(NEWEST),
+        ));
+        for path in ["/feed.xml", "/", "/archive.html"] {
+            let r = h.get(path, &[]).await;
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert_eq!(r.header("retry-after"), "60");
+        }
     }
 
     // ------------------------------------------------------------ pages
@@ -843,10 +897,12 @@ mod tests {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("content-type"), "text/html; charset=utf-8");
         assert_eq!(r.header("content-security-policy"), CSP);
-        assert!(
-            CSP.starts_with("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-        );
+        assert!(CSP.starts_with(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'"
+        ));
         assert_eq!(r.header("x-content-type-options"), "nosniff");
+        // The very bytes of the built site's index.html.
+        assert_eq!(r.body, h.app.published().site["index.html"].bytes);
         let html = r.text();
         assert!(
             html.starts_with("<!doctype html>\n<html lang=\"en\">"),
@@ -864,35 +920,102 @@ mod tests {
         assert!(html.contains("<form method=\"post\" action=\"/club/subscribe\">"));
         assert!(html.contains("<label for=\"email\">"));
         assert!(html.contains("name=\"email\" type=\"email\""));
-        // The hostile card, escaped everywhere it appears.
+        // The hostile book, escaped everywhere it appears.
         assert!(!html.contains("<script>"));
         assert!(!html.contains("<b>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Friends&quot;"));
         assert!(html.contains("Ada &lt;b&gt;Lovelace&lt;/b&gt;"));
-        assert!(html.contains("x.html?a=1&amp;b=&quot;2&quot;"));
         assert!(html.contains("2–6 March 2026"));
-        // A card without a URL or authors has no empty link or byline.
-        assert!(html.contains("<h3>Reliable Machine Learning</h3>"));
+        assert!(html.contains("https://books.example.org/club/books/20260309-rml.html"));
+        // A book without authors has no empty byline.
         assert!(!html.contains("href=\"\""));
         assert!(!html.contains("<p>by </p>"));
+    }
+
+    #[tokio::test]
+    async fn site_files_are_served_with_etags_304_and_gzip_like_the_feeds() {
+        let h = harness();
+        let site = h.app.published().site.clone();
+        assert!(
+            site.contains_key("books/20260302-x.html"),
+            "{:?}",
+            site.keys()
+        );
+        for (path, file) in site.iter() {
+            let r = h.get(&format!("/{path}"), &[]).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+            assert_eq!(r.body, file.bytes, "{path}");
+            assert_eq!(r.header("etag"), strong_etag(&file.bytes));
+            assert_eq!(r.header("content-type"), file.content_type);
+            assert_eq!(r.header("cache-control"), "no-cache");
+            assert_eq!(r.header("vary"), "accept-encoding");
+            assert_eq!(r.header("content-security-policy"), CSP);
+            let r = h
+                .get(&format!("/{path}"), &[("if-none-match", file.etag())])
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{path}");
+            assert!(r.body.is_empty());
+        }
+        let page = &site["books/20260302-x.html"];
+        let r = h
+            .get("/books/20260302-x.html", &[("accept-encoding", "gzip")])
+            .await;
+        assert_eq!(r.header("content-encoding"), "gzip");
+        let gzipped = r.header("etag").to_string();
+        assert_eq!(gzipped, encoded_etag(page.etag(), "gzip"));
+        let r = h
+            .get(
+                "/books/20260302-x.html",
+                &[("accept-encoding", "gzip"), ("if-none-match", &gzipped)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+        // `/` is index.html; HEAD has the headers only; a POST or a path
+        // out of the site is not a page.
+        let r = h.get("/index.html", &[]).await;
+        assert_eq!(r.body, site["index.html"].bytes);
+        let r = h
+            .send(request(Method::HEAD, "/archive.html", &[], ""))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.is_empty());
+        for bad in [
+            "/books/",
+            "/../index.html",
+            "/%2e%2e/index.html",
+            "/books/nope.html",
+        ] {
+            assert_eq!(h.get(bad, &[]).await.status, StatusCode::NOT_FOUND, "{bad}");
+        }
+        let r = h.post_form("/archive.html", "").await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn request_paths_map_to_site_files() {
+        assert_eq!(site_path("/").as_deref(), Some("index.html"));
+        assert_eq!(site_path("/x/").as_deref(), Some("x/index.html"));
+        assert_eq!(site_path("/a%20b.html").as_deref(), Some("a b.html"));
+        assert_eq!(site_path("/a/../b"), None);
+        assert_eq!(site_path("/%ff"), None);
     }
 
     #[tokio::test]
     async fn pages_follow_the_config_of_the_last_publish() {
         let h = harness();
         assert!(h.get("/", &[]).await.text().contains("<h1>Test Books</h1>"));
-        let yaml = "site:\n  title: Renamed Club\n  base_url: https://books.example.org/club/\n";
-        let renamed = crate::config::parse(std::path::Path::new("bookweek.yaml"), yaml).config;
-        h.publish.send_replace(Arc::new(Published {
-            config: Arc::new(renamed),
-            ..published()
-        }));
+        h.publish
+            .send_replace(Arc::new(published_with(config_titled("Renamed Club"))));
         let html = h.get("/", &[]).await.text();
         assert!(html.contains("<title>Renamed Club</title>"), "{html}");
         assert!(html.contains("<h1>Renamed Club</h1>"));
         assert!(!html.contains("Test Books"));
         let html = h.get("/no-such-page", &[]).await.text();
-        assert!(html.contains("Page not found · Renamed Club"), "{html}");
+        assert!(
+            html.contains("<title>Page not found · Renamed Club</title>"),
+            "{html}"
+        );
+        assert!(!html.contains("Test Books"));
     }
 
     #[tokio::test]

@@ -129,6 +129,28 @@ impl State {
             .optional()?)
     }
 
+    /// Every digest that went out (or is going out), newest first: what the
+    /// web archive of digests shows. Ticks with nothing to send are not in it.
+    pub fn published_digests(&self) -> Result<Vec<DigestRecord>, StateError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {DIGEST_COLUMNS} FROM digests
+             WHERE status IN ('sending', 'sent') AND html IS NOT NULL ORDER BY id DESC"
+        ))?;
+        Ok(stmt.query_map([], record)?.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A cheap summary of [`State::published_digests`] (how many, and the
+    /// newest id) that changes whenever a digest is created: part of the
+    /// input fingerprint of `once`.
+    pub fn published_digests_mark(&self) -> Result<String, StateError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM digests
+             WHERE status IN ('sending', 'sent') AND html IS NOT NULL",
+            [],
+            |r| Ok(format!("{}:{}", r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?)
+    }
+
     /// The id the next digest will get (for `--dry-run`).
     pub fn next_digest_id(&self) -> Result<i64, StateError> {
         Ok(self

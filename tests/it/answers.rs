@@ -370,12 +370,17 @@ fn author_resolution_over_the_whole_corpus_matches_the_table() {
 /// `check` is quiet about the authors it now recognizes by nickname or
 /// first name, and still hints at an alias for an author it cannot place:
 /// here "Gant" once another participant is a Gant too, and "M. Munn", an
-/// initial that names nobody for sure.
-fn check_hints_at_the_missing_aliases(corpus: &Path) {
+/// initial that names nobody for sure. `missing_images`: the warnings for
+/// covers and pictures the corpus names but does not hold.
+fn check_hints_at_the_missing_aliases(corpus: &Path, missing_images: usize) {
+    let warnings = |n: usize| {
+        let n = n + missing_images;
+        format!("0 errors, {n} warning{}", if n == 1 { "" } else { "s" })
+    };
     let run = Site::reading(corpus, "").run(&["check"]);
     assert!(!run.stdout.contains("never appears"), "{}", run.stdout);
     assert!(
-        run.stdout.trim_end().ends_with("0 errors, 1 warning"),
+        run.stdout.trim_end().ends_with(&warnings(1)),
         "{}",
         run.stdout
     );
@@ -405,7 +410,7 @@ fn check_hints_at_the_missing_aliases(corpus: &Path) {
         assert!(run.stdout.contains(&line), "missing {line}\n{}", run.stdout);
     }
     assert!(
-        run.stdout.trim_end().ends_with("0 errors, 3 warnings"),
+        run.stdout.trim_end().ends_with(&warnings(3)),
         "{}",
         run.stdout
     );
@@ -413,13 +418,14 @@ fn check_hints_at_the_missing_aliases(corpus: &Path) {
 
 #[test]
 fn check_hints_only_at_authors_it_cannot_place() {
-    check_hints_at_the_missing_aliases(&corpus_sample());
+    check_hints_at_the_missing_aliases(&corpus_sample(), 0);
 }
 
 #[test]
 #[ignore = "needs the whole corpus in BOOKWEEK_CORPUS; run by .ci/run"]
 fn whole_corpus_check_hints_only_at_authors_it_cannot_place() {
-    check_hints_at_the_missing_aliases(&whole_corpus());
+    // The corpus names 128 images it does not hold: a warning each.
+    check_hints_at_the_missing_aliases(&whole_corpus(), 128);
 }
 
 /// Threads of the shipped example that are substantive answers (by number).

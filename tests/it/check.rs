@@ -37,7 +37,9 @@ fn check_on_the_corpus_sample_reports_the_list_link_and_no_errors() {
 fn check_on_the_whole_corpus_reports_the_list_link_and_no_errors() {
     check_reports_the_list_link_and_no_errors(
         &whole_corpus(),
-        "checked 128 files (56 books ok, 0 left out): 0 errors, 1 warning",
+        // The list link, and the 56 covers and 72 pictures the corpus names
+        // but does not hold.
+        "checked 128 files (56 books ok, 0 left out): 0 errors, 129 warnings",
     );
 }
 

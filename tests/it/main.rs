@@ -20,6 +20,7 @@ mod preview;
 mod readers;
 mod security;
 mod server;
+mod site;
 mod snapshots;
 mod subscribers;
 mod support;

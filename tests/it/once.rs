@@ -25,7 +25,7 @@ fn second_run_does_nothing() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(
         first.stdout.trim(),
-        "feeds rebuilt (2 items, 3 files changed); digest 1 created: sent 1, skipped 0, retried 0, failed 0"
+        "feeds rebuilt (2 items, 3 files changed); site: 10 pages, 5 images (15 written); digest 1 created: sent 1, skipped 0, retried 0, failed 0"
     );
     let second = site.run(&["--now", "2022-12-12T09:01:30+01:00", "once"]);
     assert_eq!(second.code, 0, "{}", second.stderr);

@@ -1,0 +1,251 @@
+//! The pages that list books: the home page (the book on now, the next one,
+//! the latest weeks and the subscribe form), the archive of every book (on
+//! now, upcoming, then past ones newest first, [`super::PER_PAGE`] to a
+//! page) and a page per person who authored a book.
+
+use minijinja::context;
+use serde::Serialize;
+
+use super::books::author_view;
+use super::view::{self, PageMeta, Pager, State, Summary};
+use super::{ARCHIVE, Context, Inputs, key};
+use crate::model::{Book, Person};
+use crate::templates::{RenderError, Templates};
+
+/// Closed books the home page shows.
+const RECENT: usize = 4;
+
+#[derive(Debug, Serialize)]
+pub(super) struct HomeView {
+    current: Option<Summary>,
+    upcoming: Option<Summary>,
+    recent: Vec<Summary>,
+    books: usize,
+    participate: String,
+    participate_url: Option<String>,
+}
+
+pub(super) fn home_view(inputs: &Inputs) -> HomeView {
+    let (config, now) = (inputs.config, inputs.now);
+    let books = &inputs.catalog.books;
+    let summary = |b: &Book| view::summary(config, b, now);
+    let site = &config.settings.site;
+    HomeView {
+        current: books
+            .iter()
+            .find(|b| State::of(b, now) == State::Open)
+            .map(summary),
+        upcoming: books
+            .iter()
+            .find(|b| State::of(b, now) == State::Upcoming)
+            .map(summary),
+        recent: books
+            .iter()
+            .rev()
+            .filter(|b| State::of(b, now) == State::Closed)
+            .take(RECENT)
+            .map(summary)
+            .collect(),
+        books: books.len(),
+        participate: site.participate.clone(),
+        participate_url: site.participate_url.clone(),
+    }
+}
+
+pub(super) fn home(ctx: &Context, templates: &Templates) -> Result<String, RenderError> {
+    let config = ctx.inputs.config;
+    let v = home_view(ctx.inputs);
+    let meta = PageMeta {
+        title: config.settings.site.title.clone(),
+        description: Some(config.settings.site.description.clone()),
+        url: Some(config.base_url.to_string()),
+        image: v
+            .current
+            .as_ref()
+            .or(v.upcoming.as_ref())
+            .and_then(|b| b.cover.clone()),
+        kind: "website",
+    };
+    templates.render(
+        "page/home.html.j2",
+        context! {
+            site => &ctx.site,
+            page => meta,
+            current => v.current,
+            upcoming => v.upcoming,
+            recent => v.recent,
+            books => v.books,
+            participate => v.participate,
+            participate_url => v.participate_url,
+        },
+    )
+}
+
+/// Every book in archive order: the one on now, the upcoming ones (the
+/// next first), then the past ones, newest first.
+fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Book> {
+    let now = inputs.now;
+    let books = &inputs.catalog.books;
+    let of = |state: State| books.iter().filter(move |b| State::of(b, now) == state);
+    of(State::Open)
+        .chain(of(State::Upcoming))
+        .chain(of(State::Closed).rev())
+        .collect()
+}
+
+pub(super) fn archive_pages(catalog: &crate::model::Catalog) -> usize {
+    view::page_count(catalog.books.len())
+}
+
+/// `archive.html`, then `archive/page-2.html`, …
+pub(super) fn archive_path(page: usize) -> String {
+    if page == 1 {
+        ARCHIVE.to_string()
+    } else {
+        format!("archive/page-{page}.html")
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Group {
+    id: &'static str,
+    heading: &'static str,
+    books: Vec<Summary>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ArchiveView {
+    total: usize,
+    groups: Vec<Group>,
+    pager: Pager,
+}
+
+pub(super) fn archive_view(inputs: &Inputs, page: usize) -> ArchiveView {
+    let config = inputs.config;
+    let ordered = archive_order(inputs);
+    let pages = view::page_count(ordered.len());
+    let mut groups: Vec<Group> = Vec::new();
+    for book in ordered
+        .iter()
+        .skip((page - 1) * super::PER_PAGE)
+        .take(super::PER_PAGE)
+    {
+        let s = view::summary(config, book, inputs.now);
+        let (id, heading) = match s.state {
+            State::Open => ("on-now", "On now"),
+            State::Upcoming => ("upcoming", "Upcoming"),
+            State::Closed => ("past", "Past weeks"),
+        };
+        match groups.last_mut() {
+            Some(g) if g.id == id => g.books.push(s),
+            _ => groups.push(Group {
+                id,
+                heading,
+                books: vec![s],
+            }),
+        }
+    }
+    ArchiveView {
+        total: ordered.len(),
+        groups,
+        pager: view::pager(page, pages, |n| view::url(config, &archive_path(n))),
+    }
+}
+
+pub(super) fn archive(
+    ctx: &Context,
+    templates: &Templates,
+    page: usize,
+) -> Result<String, RenderError> {
+    let config = ctx.inputs.config;
+    let v = archive_view(ctx.inputs, page);
+    let meta = PageMeta {
+        title: if v.pager.pages > 1 {
+            format!("All books, page {page}")
+        } else {
+            "All books".into()
+        },
+        description: Some(format!(
+            "Every Book of the Week of {}: on now, upcoming and past.",
+            config.settings.site.title
+        )),
+        url: Some(view::url(config, &archive_path(page))),
+        image: None,
+        kind: "website",
+    };
+    templates.render(
+        "page/books.html.j2",
+        context! {
+            site => &ctx.site,
+            page => meta,
+            total => v.total,
+            groups => v.groups,
+            pager => v.pager,
+        },
+    )
+}
+
+/// A person's books, newest first.
+fn books_of<'a>(inputs: &Inputs<'a>, person: &Person) -> Vec<&'a Book> {
+    inputs
+        .catalog
+        .books
+        .iter()
+        .rev()
+        .filter(|b| {
+            b.authors
+                .iter()
+                .any(|a| a.slug.as_deref() == Some(person.slug.as_str()))
+        })
+        .collect()
+}
+
+/// The key of a person's page: their people file and their books as the
+/// page lists them.
+pub(super) fn person_key(common: &str, inputs: &Inputs, person: &Person) -> String {
+    let books: Vec<Summary> = books_of(inputs, person)
+        .into_iter()
+        .map(|b| view::summary(inputs.config, b, inputs.now))
+        .collect();
+    key::of_debug(common, "person", &[person, &books])
+}
+
+pub(super) fn person(
+    ctx: &Context,
+    templates: &Templates,
+    slug: &str,
+) -> Result<String, RenderError> {
+    let inputs = ctx.inputs;
+    let config = inputs.config;
+    let Some(person) = inputs.catalog.people.get(slug) else {
+        // Planned from the same catalog: a person with a page exists.
+        return Ok(String::new());
+    };
+    let books: Vec<Summary> = books_of(inputs, person)
+        .into_iter()
+        .map(|b| view::summary(config, b, inputs.now))
+        .collect();
+    let author = author_view(ctx, person);
+    let titles: Vec<&str> = books.iter().map(|b| b.title.as_str()).collect();
+    let meta = PageMeta {
+        title: person.name.clone(),
+        description: Some(format!(
+            "{} answered the questions of {} about {}.",
+            person.name,
+            config.settings.site.title,
+            titles.join(", ")
+        )),
+        url: author.url.clone(),
+        image: author.picture.clone(),
+        kind: "profile",
+    };
+    templates.render(
+        "page/person.html.j2",
+        context! {
+            site => &ctx.site,
+            page => meta,
+            person => author,
+            books => books,
+        },
+    )
+}
