@@ -3,10 +3,11 @@
 //!
 //! Exactly-once rests on the ledger: a delivery is marked sent, in a
 //! committed transaction, only after the server's 250 to DATA, and a
-//! connection is handed its next message only once its last one is
-//! recorded. Messages that finish together are recorded in one transaction
-//! (one commit per message was most of a run's time). A crash can repeat at
-//! most one message per connection and never loses one.
+//! connection sends the content of its next message (whose terminator is
+//! what makes the server accept it) only once its last one is recorded
+//! (see [`Worker`]). Messages that finish together are recorded in one
+//! transaction (one commit per message was most of a run's time). A crash
+//! can repeat at most one message per connection and never loses one.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -22,7 +23,7 @@ use lettre::{Address, FileTransport, Message, Transport as _};
 
 use crate::config::Config;
 use crate::digest::Rendered;
-use crate::smtp::{SmtpClient, SmtpConfig, SmtpError};
+use crate::smtp::{Prepared, SmtpClient, SmtpConfig, SmtpError};
 use crate::state::{Delivery, DigestRecord, State, StateError};
 use crate::token::{Purpose, Signer};
 
@@ -81,6 +82,7 @@ impl Transport {
         Sender {
             transport: self,
             client: None,
+            file_open: None,
         }
     }
 
@@ -94,19 +96,33 @@ impl Transport {
 }
 
 /// One connection's worth of sending.
+///
+/// A message goes in two steps: [`Sender::open`] sends its envelope, and
+/// [`Sender::complete`] its content, together with the envelope of the
+/// next message when the server pipelines (RFC 2920): one exchange per
+/// message instead of two. The server accepts a message only on its
+/// content's terminator, so a message whose envelope is open is not sent.
 pub struct Sender<'t> {
     transport: &'t Transport,
     client: Option<SmtpClient>,
+    /// The File transport's open message.
+    file_open: Option<Outgoing>,
 }
 
 impl Sender<'_> {
+    /// One message, start to finish.
     pub fn send(&mut self, message: &Outgoing) -> Result<(), Failure> {
+        self.open(message)?;
+        self.complete(None).0
+    }
+
+    /// Sends the envelope of `message` (connecting first if needed); `Ok`
+    /// when the server waits for its content.
+    pub fn open(&mut self, message: &Outgoing) -> Result<(), Failure> {
         let cfg = match self.transport {
-            Transport::File(t) => {
-                return t
-                    .send_raw(&message.envelope, &message.bytes)
-                    .map(|_| ())
-                    .map_err(|e| Failure::Unreachable(e.to_string()));
+            Transport::File(_) => {
+                self.file_open = Some(message.clone());
+                return Ok(());
             }
             Transport::Smtp(cfg) => cfg,
         };
@@ -116,19 +132,45 @@ impl Sender<'_> {
                 .client
                 .insert(SmtpClient::connect(cfg).map_err(|e| Failure::Unreachable(e.to_string()))?),
         };
-        let envelope = &message.envelope;
-        let from = envelope.from().map_or("", |a| a.as_ref());
-        let to: Vec<&str> = envelope.to().iter().map(|a| a.as_ref()).collect();
-        let result = client.send(from, &to, &message.bytes);
+        let result = prepare(client, message).and_then(|p| client.open(p));
         if client.is_broken() {
             self.client = None;
         }
-        result.map_err(|e| match e {
-            SmtpError::Transient { .. } => Failure::Transient(e.to_string()),
-            SmtpError::Permanent { .. } => Failure::Permanent(e.to_string()),
-            SmtpError::Invalid(m) => Failure::Invalid(m),
-            SmtpError::Connection(m) => Failure::Unreachable(m),
-        })
+        result.map_err(failure)
+    }
+
+    /// Sends the content of the open message and returns the server's
+    /// verdict on it. `next`'s envelope goes in the same write when the
+    /// server pipelines: then the second result says whether `next` is now
+    /// open; `None` means it was not sent (open it with [`Sender::open`]).
+    pub fn complete(
+        &mut self,
+        next: Option<&Outgoing>,
+    ) -> (Result<(), Failure>, Option<Result<(), Failure>>) {
+        if let Transport::File(t) = self.transport {
+            let Some(message) = self.file_open.take() else {
+                return (Err(Failure::Invalid("no message is open".into())), None);
+            };
+            let sent = t
+                .send_raw(&message.envelope, &message.bytes)
+                .map(|_| ())
+                .map_err(|e| Failure::Unreachable(e.to_string()));
+            return (sent, None);
+        }
+        let Some(client) = self.client.as_mut() else {
+            let lost = "the connection closed with a message open".to_string();
+            return (Err(Failure::Unreachable(lost)), None);
+        };
+        // A next message that cannot be sent as it is goes through `open`,
+        // which reports why.
+        let mut prepared = next.and_then(|n| prepare(client, n).ok());
+        let had_next = prepared.is_some();
+        let (sent, opened) = client.complete(&mut prepared);
+        if client.is_broken() {
+            self.client = None;
+        }
+        let opened = opened.filter(|_| had_next).map(|r| r.map_err(failure));
+        (sent.map_err(failure), opened)
     }
 
     /// Says goodbye to the server politely.
@@ -136,6 +178,24 @@ impl Sender<'_> {
         if let Some(c) = self.client {
             c.quit();
         }
+    }
+}
+
+/// The message checked and formatted for `client`.
+fn prepare(client: &SmtpClient, message: &Outgoing) -> Result<Prepared, SmtpError> {
+    let envelope = &message.envelope;
+    let from = envelope.from().map_or("", |a| a.as_ref());
+    let to: Vec<&str> = envelope.to().iter().map(|a| a.as_ref()).collect();
+    client.prepare(from, &to, &message.bytes)
+}
+
+/// What an SMTP error means for a delivery.
+fn failure(e: SmtpError) -> Failure {
+    match e {
+        SmtpError::Transient { .. } => Failure::Transient(e.to_string()),
+        SmtpError::Permanent { .. } => Failure::Permanent(e.to_string()),
+        SmtpError::Invalid(m) => Failure::Invalid(m),
+        SmtpError::Connection(m) => Failure::Unreachable(m),
     }
 }
 
@@ -171,6 +231,7 @@ pub struct Composer<'a> {
 
 /// A message ready for the transport: the envelope and the bytes of the
 /// message as formatted (headers and body, CRLF line ends).
+#[derive(Debug, Clone)]
 pub struct Outgoing {
     pub envelope: lettre::address::Envelope,
     pub bytes: Vec<u8>,
@@ -861,6 +922,174 @@ struct Job {
 /// stays flat whatever the number of subscribers.
 const BATCH: usize = 1000;
 
+/// Jobs a connection holds at most: the one being sent and the next, whose
+/// envelope goes out with the content of the first.
+const PER_CONNECTION: usize = 2;
+
+/// A result from a connection.
+struct Outcome {
+    line: usize,
+    job: Job,
+    result: Result<(), Failure>,
+}
+
+/// From the run to a connection, once for each of its results recorded
+/// and whenever it is given a job.
+struct Go {
+    job: Option<Job>,
+    /// How many of this connection's results are recorded.
+    recorded: u64,
+    /// No jobs will follow.
+    closing: bool,
+}
+
+/// The run's side of one connection.
+struct Connection {
+    go: crossbeam_channel::Sender<Go>,
+    /// Jobs handed to it and not yet recorded.
+    held: usize,
+    recorded: u64,
+}
+
+impl Connection {
+    fn send(&mut self, job: Option<Job>) {
+        self.held += usize::from(job.is_some());
+        let go = Go {
+            job,
+            recorded: self.recorded,
+            closing: false,
+        };
+        // A connection that is gone has no use for it.
+        let _ = self.go.send(go);
+    }
+
+    fn close(&mut self) {
+        let go = Go {
+            job: None,
+            recorded: self.recorded,
+            closing: true,
+        };
+        let _ = self.go.send(go);
+    }
+}
+
+/// One connection's thread. Exactly-once rests on one rule here: the
+/// content of a message (whose terminator makes the server accept it) is
+/// sent only once every result this connection reported is recorded. So
+/// at most one accepted message per connection is ever unrecorded, and a
+/// crash repeats at most that one. Envelopes are not bound by it: a
+/// message whose envelope is open and whose content never came is dropped
+/// by the server.
+struct Worker<'c, 't> {
+    index: usize,
+    composer: &'c Composer<'c>,
+    sender: Sender<'t>,
+    go: crossbeam_channel::Receiver<Go>,
+    results: crossbeam_channel::Sender<Outcome>,
+    /// Jobs received and not yet opened, with the message if built.
+    jobs: VecDeque<(Job, Option<Outgoing>)>,
+    reported: u64,
+    recorded: u64,
+    closing: bool,
+}
+
+impl Worker<'_, '_> {
+    fn run(mut self) {
+        // The job whose envelope is open on the connection.
+        let mut open: Option<Job> = None;
+        loop {
+            let idle = open.is_none() && self.jobs.is_empty();
+            let gated = open.is_some() && self.recorded < self.reported;
+            if idle && self.closing {
+                break;
+            }
+            if idle || gated {
+                match self.go.recv() {
+                    Ok(go) => self.take(go),
+                    // The run is gone: nothing more will be recorded.
+                    Err(_) => break,
+                }
+                continue;
+            }
+            while let Ok(go) = self.go.try_recv() {
+                self.take(go);
+            }
+            match open.take() {
+                None => {
+                    let Some((job, message)) = self.jobs.pop_front() else {
+                        continue;
+                    };
+                    let opened = match message {
+                        Some(m) => self.sender.open(&m),
+                        None => self
+                            .composer
+                            .outgoing(&job.delivery)
+                            .and_then(|m| self.sender.open(&m)),
+                    };
+                    match opened {
+                        Ok(()) => open = Some(job),
+                        Err(e) => self.report(job, Err(e)),
+                    }
+                }
+                Some(job) => open = self.complete(job),
+            }
+        }
+        self.sender.finish();
+    }
+
+    /// Sends the open job's content, with the next job's envelope when
+    /// there is one; returns the next job if it is now open.
+    fn complete(&mut self, job: Job) -> Option<Job> {
+        let mut next = self.jobs.pop_front();
+        if let Some((next_job, message @ None)) = &mut next {
+            match self.composer.outgoing(&next_job.delivery) {
+                Ok(m) => *message = Some(m),
+                Err(e) => {
+                    if let Some((next_job, _)) = next.take() {
+                        self.report(next_job, Err(e));
+                    }
+                }
+            }
+        }
+        let (sent, opened) = self
+            .sender
+            .complete(next.as_ref().and_then(|(_, m)| m.as_ref()));
+        self.report(job, sent);
+        match (next, opened) {
+            (Some((next_job, _)), Some(Ok(()))) => Some(next_job),
+            (Some((next_job, _)), Some(Err(e))) => {
+                self.report(next_job, Err(e));
+                None
+            }
+            // Not sent: it is opened on its own (after a reconnect).
+            (Some(next), None) => {
+                self.jobs.push_front(next);
+                None
+            }
+            (None, _) => None,
+        }
+    }
+
+    fn take(&mut self, go: Go) {
+        self.recorded = self.recorded.max(go.recorded);
+        self.closing |= go.closing;
+        if let Some(job) = go.job {
+            self.jobs.push_back((job, None));
+        }
+    }
+
+    fn report(&mut self, job: Job, result: Result<(), Failure>) {
+        self.reported += 1;
+        let outcome = Outcome {
+            line: self.index,
+            job,
+            result,
+        };
+        // The run only goes away after every connection has.
+        let _ = self.results.send(outcome);
+    }
+}
+
 /// The bookkeeping of one delivery run.
 struct Run {
     digest_id: i64,
@@ -891,18 +1120,18 @@ impl Run {
     fn record_all(
         &mut self,
         state: &mut State,
-        results: &mut Vec<(Job, Result<(), Failure>)>,
+        results: &mut Vec<Outcome>,
     ) -> Result<(), MailError> {
         let sent: Vec<i64> = results
             .iter()
-            .filter(|(_, outcome)| outcome.is_ok())
-            .map(|(job, _)| job.delivery.subscriber_id)
+            .filter(|r| r.result.is_ok())
+            .map(|r| r.job.delivery.subscriber_id)
             .collect();
         if !sent.is_empty() {
             state.mark_all_sent(self.digest_id, &sent, self.now)?;
         }
-        for (job, outcome) in results.drain(..) {
-            self.record(state, job, outcome)?;
+        for r in results.drain(..) {
+            self.record(state, r.job, r.result)?;
         }
         Ok(())
     }
@@ -1045,36 +1274,52 @@ pub fn deliver(
         aborted: false,
     };
     let min_gap = (policy.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / policy.rate));
-    // At most one message per connection is between "handed to a sender"
-    // and "recorded": a crash repeats at most that many.
-    let window = policy.connections;
+    let connections = policy.connections;
 
     std::thread::scope(|scope| -> Result<(), MailError> {
-        let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(window);
-        let (result_tx, result_rx) = crossbeam_channel::unbounded::<(Job, Result<(), Failure>)>();
-        for _ in 0..policy.connections {
-            let job_rx = job_rx.clone();
-            let result_tx = result_tx.clone();
-            scope.spawn(move || {
-                // One connection per thread, kept open across messages.
-                let mut sender = transport.sender();
-                for job in job_rx {
-                    let outcome = composer
-                        .outgoing(&job.delivery)
-                        .and_then(|m| sender.send(&m));
-                    if result_tx.send((job, outcome)).is_err() {
-                        break;
-                    }
-                }
-                sender.finish();
+        let (result_tx, result_rx) = crossbeam_channel::unbounded::<Outcome>();
+        let mut lines = Vec::with_capacity(connections);
+        for index in 0..connections {
+            let (go_tx, go_rx) = crossbeam_channel::unbounded::<Go>();
+            lines.push(Connection {
+                go: go_tx,
+                held: 0,
+                recorded: 0,
             });
+            let worker = Worker {
+                index,
+                composer,
+                sender: transport.sender(),
+                go: go_rx,
+                results: result_tx.clone(),
+                jobs: VecDeque::new(),
+                reported: 0,
+                recorded: 0,
+                closing: false,
+            };
+            scope.spawn(move || worker.run());
         }
         drop(result_tx);
 
         let mut after = 0i64;
         let mut exhausted = false;
         let mut last_dispatch: Option<Instant> = None;
-        let mut results = Vec::with_capacity(window);
+        let mut results: Vec<Outcome> = Vec::with_capacity(connections);
+        // A job for `line`, if one may go now (pacing by `mail.rate`).
+        let mut take_job = |run: &mut Run, line: &Connection| -> Option<Job> {
+            let paused = run.paused_until.is_some_and(|t| t > Instant::now());
+            if paused || run.aborted || line.held >= PER_CONNECTION {
+                return None;
+            }
+            let mut job = run.queue.pop_front()?;
+            if let (Some(gap), Some(last)) = (min_gap, last_dispatch) {
+                std::thread::sleep(gap.saturating_sub(last.elapsed()));
+            }
+            last_dispatch = Some(Instant::now());
+            job.dispatched = Instant::now();
+            run.in_flight += 1;
+            Some(job)
+        };
         let outcome = (|| -> Result<(), MailError> {
             loop {
                 // Refill from the database, one page at a time.
@@ -1113,22 +1358,12 @@ pub fn deliver(
                 if !run.aborted {
                     run.release_retries();
                 }
-                let paused = run.paused_until.is_some_and(|t| t > Instant::now());
+                // The connection holding the fewest jobs gets the next one.
                 let mut dispatched = false;
-                if !paused
-                    && !run.aborted
-                    && run.in_flight < window
-                    && let Some(mut job) = run.queue.pop_front()
+                if let Some(line) = lines.iter_mut().min_by_key(|l| l.held)
+                    && let Some(job) = take_job(&mut run, line)
                 {
-                    if let (Some(gap), Some(last)) = (min_gap, last_dispatch) {
-                        std::thread::sleep(gap.saturating_sub(last.elapsed()));
-                    }
-                    last_dispatch = Some(Instant::now());
-                    job.dispatched = Instant::now();
-                    if job_tx.send(job).is_err() {
-                        break;
-                    }
-                    run.in_flight += 1;
+                    line.send(Some(job));
                     dispatched = true;
                 }
                 if !dispatched {
@@ -1144,19 +1379,38 @@ pub fn deliver(
                 }
                 results.extend(result_rx.try_iter());
                 if !results.is_empty() {
+                    let from: Vec<usize> = results.iter().map(|r| r.line).collect();
                     run.record_all(state, &mut results)?;
+                    // Tell each connection its result is recorded, with its
+                    // next job when there is one.
+                    for index in from {
+                        let line = &mut lines[index];
+                        line.held -= 1;
+                        line.recorded += 1;
+                        let job = take_job(&mut run, line);
+                        line.send(job);
+                    }
                 }
             }
             Ok(())
         })();
-        // Closing the job queue lets the sending threads finish; messages
-        // already handed to them are still recorded below.
-        drop(job_tx);
+        // No more jobs; the messages the connections hold are still sent and
+        // recorded, each after the one before it.
+        for line in &mut lines {
+            line.close();
+        }
         let mut results = Vec::new();
         while let Ok(result) = result_rx.recv() {
             results.push(result);
             results.extend(result_rx.try_iter());
+            let from: Vec<usize> = results.iter().map(|r| r.line).collect();
             run.record_all(state, &mut results)?;
+            for index in from {
+                let line = &mut lines[index];
+                line.held -= 1;
+                line.recorded += 1;
+                line.send(None);
+            }
         }
         outcome
     })?;
