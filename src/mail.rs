@@ -5,7 +5,7 @@
 //! committed transaction, only after the server's 250 to DATA, and a
 //! connection sends the content of its next message (whose terminator is
 //! what makes the server accept it) only once its last one is recorded
-//! (see [`Worker`]). Messages that finish together are recorded in one
+//! (see `Worker`). Messages that finish together are recorded in one
 //! transaction (one commit per message was most of a run's time). A crash
 //! can repeat at most one message per connection and never loses one.
 
@@ -567,7 +567,7 @@ impl<'a> Composer<'a> {
         )
     }
 
-    /// A subscriber's message as sent: from the [`Template`] when there is
+    /// A subscriber's message as sent: from the `Template` when there is
     /// one, else built (and signed) with lettre.
     pub fn outgoing(&self, delivery: &Delivery) -> Result<Outgoing, Failure> {
         let Some(template) = &self.template else {
