@@ -2,13 +2,15 @@
 # Digest throughput benchmark (not a test): bookweek vs Postfix's smtp-source,
 # both sending into the same smtp-sink on loopback. See bench/README.md.
 #
-#   bench/digest-throughput.sh [--sink-only] [--size BYTES] [N ...]   (default N: 100000 1000000)
+#   bench/digest-throughput.sh [--sink-only] [--size BYTES] [--sizes 10k,31k] [--runs R] [N ...]   (default N: 100000)
 #
-# For each N: import N subscribers, send one digest to all of them with
-# `bookweek digest send` under /usr/bin/time -v, then send N messages of the same
-# size over the same number of connections with smtp-source; print both rates,
-# their ratio and bookweek's peak RSS. --sink-only skips bookweek (smtp-source
-# half only; message size from --size, default 15000).
+# For each message size (10k: a real book's digest of about 10 KB; 31k: the
+# shipped example's, 31 KB) and each N: import N subscribers, then R times
+# (default 3), alternating, send one digest to all of them with `bookweek
+# digest send` under /usr/bin/time -v and send N messages of the same size
+# over the same number of connections with smtp-source; print the median
+# rate of each, their ratio and bookweek's peak RSS. --sink-only skips
+# bookweek (smtp-source half only; message size from --size, default 15000).
 # Env: BOOKWEEK_BENCH_KEEP=1 keeps the temporary directory; BOOKWEEK_BIN=PATH
 # uses that binary instead of `cargo build --release`; BOOKWEEK_BENCH_CONNECTIONS
 # (default 4) sets mail.connections and smtp-source's session count.
@@ -16,29 +18,39 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONNECTIONS=${BOOKWEEK_BENCH_CONNECTIONS:-4}
-NOW=2022-12-12T09:00:00+01:00 # Monday 09:00 right after the shipped example's week closed
 FROM_ADDR=digest@example.org
 SOURCE_HEADER_BYTES=133 # From/To/Date/Message-Id smtp-source adds around its -l payload
+TARGET=0.9
 
 usage() { sed -n '5p' "$0" | sed 's/^# *//' >&2; exit 2; }
 die() { echo "digest-throughput: $*" >&2; exit 1; }
 
 SINK_ONLY=0
 SIZE=
+SIZES=10k,31k
+RUNS=3
 COUNTS=()
 while (($#)); do
   case $1 in
     --sink-only) SINK_ONLY=1 ;;
     --size) SIZE=${2:?--size needs BYTES}; shift ;;
+    --sizes) SIZES=${2:?--sizes needs a list, e.g. 10k,31k}; shift ;;
+    --runs) RUNS=${2:?--runs needs a count}; shift ;;
     -h | --help) usage ;;
     -*) usage ;;
     *) [[ $1 =~ ^[1-9][0-9]*$ ]] || die "not a count: $1"; COUNTS+=("$1") ;;
   esac
   shift
 done
-((${#COUNTS[@]})) || COUNTS=(100000 1000000)
+((${#COUNTS[@]})) || COUNTS=(100000)
 [[ -z $SIZE || $SIZE =~ ^[1-9][0-9]*$ ]] || die "--size wants a byte count"
-((SINK_ONLY == 0)) || SIZE=${SIZE:-15000}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs wants a count"
+IFS=, read -r -a SIZE_NAMES <<<"$SIZES"
+for s in "${SIZE_NAMES[@]}"; do [[ $s == 10k || $s == 31k ]] || die "unknown size $s (10k or 31k)"; done
+if ((SINK_ONLY)) || [[ -n $SIZE ]]; then
+  SIZE=${SIZE:-15000}
+  SIZE_NAMES=(fixed)
+fi
 
 # --- tools ------------------------------------------------------------------
 POSTFIX_HINT='install: echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
@@ -107,6 +119,7 @@ wall_seconds() {
 peak_rss_kib() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1"; }
 now_ns() { date +%s%N; }
 seconds_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'; }
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Bytes on the wire of a message file: LF-only lines count as CRLF.
 wire_size() {
@@ -115,6 +128,29 @@ wire_size() {
   lf=$(tr -cd '\n' <"$1" | wc -c)
   crlf=$(grep -c $'\r$' "$1" || true)
   echo $((bytes + lf - crlf))
+}
+
+# The site of one message size: content folder, `--now` of a Monday 09:00
+# tick with a digest due, and extra `digest:` keys.
+#   10k: one real book of the test corpus (tests/fixtures/corpus), its best
+#        answer only: about 10 KB on the wire.
+#   31k: the shipped example (content/), five best answers: about 31 KB.
+setup_content() { # NAME DIR -> sets CONTENT NOW DIGEST_KEYS
+  case $1 in
+    10k)
+      CONTENT=$2/content
+      mkdir -p "$CONTENT/books"
+      cp -r "$REPO/tests/fixtures/corpus/people" "$CONTENT/"
+      cp "$REPO/tests/fixtures/corpus/books/20211018-blueprints-for-text-analytics-using-python.md" "$CONTENT/books/"
+      NOW=2021-10-25T09:00:00+02:00
+      DIGEST_KEYS=", answers: 1"
+      ;;
+    *)
+      CONTENT=$REPO/content
+      NOW=2022-12-12T09:00:00+01:00 # right after the shipped example's week closed
+      DIGEST_KEYS=
+      ;;
+  esac
 }
 
 # --- bookweek -----------------------------------------------------------------
@@ -131,88 +167,118 @@ if ((SINK_ONLY == 0)); then
   [[ -x $BIN ]] || die "no bookweek binary at $BIN"
 fi
 
-echo "smtp-sink on 127.0.0.1:$PORT (pid $SINK_PID), $CONNECTIONS connections, $(nproc) cores, load average$(uptime | sed 's/.*load average//')"
+echo "smtp-sink on 127.0.0.1:$PORT (pid $SINK_PID), $CONNECTIONS connections, $RUNS runs each, $(nproc) cores, load average$(uptime | sed 's/.*load average//')"
+echo "commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(date -u +%Y-%m-%dT%H:%MZ)"
 
 RESULTS=()
-for N in "${COUNTS[@]}"; do
-  RUN=$WORK/n$N
-  mkdir -p "$RUN"
-  BW_RATE=- RSS_MIB=- IMPORT_S=- SENT=-
-  MSG_SIZE=$SIZE
+for SIZE_NAME in "${SIZE_NAMES[@]}"; do
+  for N in "${COUNTS[@]}"; do
+    RUN=$WORK/$SIZE_NAME-n$N
+    mkdir -p "$RUN"
+    BW_RATES=() SRC_RATES=() RSS_KIB=()
+    IMPORT_S=-
+    MSG_SIZE=$SIZE
 
-  if ((SINK_ONLY == 0)); then
-    mkdir -p "$RUN/config" "$RUN/templates" "$RUN/public" "$RUN/preview"
-    CFG=$RUN/config/bookweek.yaml
-    cat >"$CFG" <<EOF
-paths: {content: $REPO/content, state: $RUN/state.db, output: $RUN/public, templates: $RUN/templates}
+    if ((SINK_ONLY == 0)); then
+      setup_content "$SIZE_NAME" "$RUN"
+      mkdir -p "$RUN/config" "$RUN/templates" "$RUN/public" "$RUN/preview"
+      CFG=$RUN/config/bookweek.yaml
+      cat >"$CFG" <<EOF
+paths: {content: $CONTENT, state: $RUN/state.db, output: $RUN/public, templates: $RUN/templates}
 mail: {url: "smtp://127.0.0.1:$PORT", from: "Book of the Week <$FROM_ADDR>", connections: $CONNECTIONS}
-digest: {schedule: "0 0 9 * * Mon"}
+digest: {schedule: "0 0 9 * * Mon"$DIGEST_KEYS}
 EOF
-    awk -v n="$N" 'BEGIN { print "email,name"; for (i = 1; i <= n; i++) printf "sub%06d@example.net,Subscriber %d\n", i, i }' \
-      >"$RUN/subscribers.csv"
-    t0=$(now_ns)
-    "$BIN" --config "$CFG" --now "$NOW" subscribers import "$RUN/subscribers.csv" >"$RUN/import.log" 2>&1 ||
-      { tail -n 20 "$RUN/import.log" >&2; die "subscribers import failed (N=$N)"; }
-    IMPORT_S=$(seconds_since "$t0")
-    rm -f "$RUN/subscribers.csv"
-    echo "N=$N: imported in ${IMPORT_S}s: $(tail -n 1 "$RUN/import.log")"
+      awk -v n="$N" 'BEGIN { print "email,name"; for (i = 1; i <= n; i++) printf "sub%06d@example.net,Subscriber %d\n", i, i }' \
+        >"$RUN/subscribers.csv"
+      t0=$(now_ns)
+      "$BIN" --config "$CFG" --now "$NOW" subscribers import "$RUN/subscribers.csv" >"$RUN/import.log" 2>&1 ||
+        { tail -n 20 "$RUN/import.log" >&2; die "subscribers import failed (N=$N)"; }
+      IMPORT_S=$(seconds_since "$t0")
+      rm -f "$RUN/subscribers.csv"
+      echo "$SIZE_NAME N=$N: imported in ${IMPORT_S}s: $(tail -n 1 "$RUN/import.log")"
+      # Every run starts from this copy: the digest is created and sent anew.
+      cp "$RUN/state.db" "$RUN/state.imported"
 
-    if [[ -z $MSG_SIZE ]]; then
-      "$BIN" --config "$CFG" --now "$NOW" digest preview --out "$RUN/preview" >"$RUN/preview.log" 2>&1 ||
-        { tail -n 20 "$RUN/preview.log" >&2; die "digest preview failed (pass --size BYTES to skip it)"; }
-      EML=$(find "$RUN/preview" -name '*.eml' -type f | sort | head -n 1)
-      [[ -n $EML ]] || die "digest preview wrote no .eml into $RUN/preview (pass --size BYTES)"
-      MSG_SIZE=$(wire_size "$EML")
+      if [[ -z $MSG_SIZE ]]; then
+        "$BIN" --config "$CFG" --now "$NOW" digest preview --out "$RUN/preview" >"$RUN/preview.log" 2>&1 ||
+          { tail -n 20 "$RUN/preview.log" >&2; die "digest preview failed (pass --size BYTES to skip it)"; }
+        EML=$(find "$RUN/preview" -name '*.eml' -type f | sort | head -n 1)
+        [[ -n $EML ]] || die "digest preview wrote no .eml into $RUN/preview (pass --size BYTES)"
+        MSG_SIZE=$(wire_size "$EML")
+      fi
     fi
+    PAYLOAD=$((MSG_SIZE > SOURCE_HEADER_BYTES ? MSG_SIZE - SOURCE_HEADER_BYTES : 1))
 
-    before=$(sink_count)
-    if ! /usr/bin/time -v -o "$RUN/bookweek.time" \
-      "$BIN" --config "$CFG" --now "$NOW" digest send >"$RUN/send.log" 2>&1; then
-      tail -n 20 "$RUN/send.log" >&2
-      die "bookweek digest send failed (N=$N)"
+    for r in $(seq 1 "$RUNS"); do
+      if ((SINK_ONLY == 0)); then
+        cp "$RUN/state.imported" "$RUN/state.db"
+        rm -f "$RUN/state.db-wal" "$RUN/state.db-shm"
+        before=$(sink_count)
+        if ! /usr/bin/time -v -o "$RUN/bookweek.time" \
+          "$BIN" --config "$CFG" --now "$NOW" digest send >"$RUN/send.log" 2>&1; then
+          tail -n 20 "$RUN/send.log" >&2
+          die "bookweek digest send failed (N=$N)"
+        fi
+        SENT=$(($(sink_count) - before))
+        BW_WALL=$(wall_seconds "$RUN/bookweek.time")
+        BW_RATES+=("$(awk -v n="$N" -v s="$BW_WALL" 'BEGIN { printf "%.0f", n / s }')")
+        RSS_KIB+=("$(peak_rss_kib "$RUN/bookweek.time")")
+        echo "$SIZE_NAME N=$N run $r: bookweek sent in ${BW_WALL}s, sink counted $SENT messages: $(grep -v '^[[:space:]]*$' "$RUN/send.log" | tail -n 1)"
+        ((SENT == N)) || echo "$SIZE_NAME N=$N: WARNING: the sink counted $SENT messages, expected $N" >&2
+      fi
+
+      before=$(sink_count)
+      /usr/bin/time -v -o "$RUN/source.time" "$SMTP_SOURCE" -s "$CONNECTIONS" -m "$N" -l "$PAYLOAD" -d \
+        -f "$FROM_ADDR" -t sub@example.net "127.0.0.1:$PORT" >"$RUN/source.log" 2>&1 ||
+        { tail -n 20 "$RUN/source.log" >&2; die "smtp-source failed (N=$N)"; }
+      SRC_SENT=$(($(sink_count) - before))
+      SRC_WALL=$(wall_seconds "$RUN/source.time")
+      SRC_RATES+=("$(awk -v n="$N" -v s="$SRC_WALL" 'BEGIN { printf "%.0f", n / s }')")
+      echo "$SIZE_NAME N=$N run $r: smtp-source sent in ${SRC_WALL}s, sink counted $SRC_SENT messages of $MSG_SIZE bytes"
+      ((SRC_SENT == N)) || echo "$SIZE_NAME N=$N: WARNING: the sink counted $SRC_SENT messages, expected $N" >&2
+    done
+
+    SRC_RATE=$(echo "${SRC_RATES[*]}" | median)
+    BW_RATE=- RATIO=- RSS_MIB=-
+    if ((SINK_ONLY == 0)); then
+      BW_RATE=$(echo "${BW_RATES[*]}" | median)
+      RATIO=$(awk -v a="$BW_RATE" -v b="$SRC_RATE" 'BEGIN { printf "%.2f", a / b }')
+      RSS_MIB=$(echo "${RSS_KIB[*]}" | tr ' ' '\n' | sort -g | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }')
+      echo "$SIZE_NAME N=$N: bookweek ${BW_RATES[*]} msg/s, smtp-source ${SRC_RATES[*]} msg/s"
     fi
-    SENT=$(($(sink_count) - before))
-    BW_WALL=$(wall_seconds "$RUN/bookweek.time")
-    BW_RATE=$(awk -v n="$N" -v s="$BW_WALL" 'BEGIN { printf "%.0f", n / s }')
-    RSS_MIB=$(awk -v k="$(peak_rss_kib "$RUN/bookweek.time")" 'BEGIN { printf "%.1f", k / 1024 }')
-    echo "N=$N: bookweek sent in ${BW_WALL}s, sink counted $SENT messages: $(grep -v '^[[:space:]]*$' "$RUN/send.log" | tail -n 1)"
-    ((SENT == N)) || echo "N=$N: WARNING: the sink counted $SENT messages, expected $N" >&2
-  fi
-
-  PAYLOAD=$((MSG_SIZE > SOURCE_HEADER_BYTES ? MSG_SIZE - SOURCE_HEADER_BYTES : 1))
-  before=$(sink_count)
-  /usr/bin/time -v -o "$RUN/source.time" "$SMTP_SOURCE" -s "$CONNECTIONS" -m "$N" -l "$PAYLOAD" -d \
-    -f "$FROM_ADDR" -t sub@example.net "127.0.0.1:$PORT" >"$RUN/source.log" 2>&1 ||
-    { tail -n 20 "$RUN/source.log" >&2; die "smtp-source failed (N=$N)"; }
-  SRC_SENT=$(($(sink_count) - before))
-  SRC_WALL=$(wall_seconds "$RUN/source.time")
-  SRC_RATE=$(awk -v n="$N" -v s="$SRC_WALL" 'BEGIN { printf "%.0f", n / s }')
-  echo "N=$N: smtp-source sent in ${SRC_WALL}s, sink counted $SRC_SENT messages of $MSG_SIZE bytes"
-  ((SRC_SENT == N)) || echo "N=$N: WARNING: the sink counted $SRC_SENT messages, expected $N" >&2
-
-  RATIO=-
-  [[ $BW_RATE == - ]] || RATIO=$(awk -v a="$BW_RATE" -v b="$SRC_RATE" 'BEGIN { printf "%.2f", a / b }')
-  RESULTS+=("$N $MSG_SIZE $IMPORT_S $BW_RATE $SRC_RATE $RATIO $RSS_MIB")
-  [[ ${BOOKWEEK_BENCH_KEEP:-0} == 1 ]] || rm -rf "$RUN"
+    RESULTS+=("$SIZE_NAME $N $MSG_SIZE $IMPORT_S $BW_RATE $SRC_RATE $RATIO $RSS_MIB")
+    [[ ${BOOKWEEK_BENCH_KEEP:-0} == 1 ]] || rm -rf "$RUN"
+  done
 done
 
 echo
-printf '%-9s %9s %9s %14s %17s %6s %16s\n' N "msg bytes" "import s" "bookweek msg/s" "smtp-source msg/s" ratio "peak RSS MiB"
+echo "medians of $RUNS runs, $CONNECTIONS connections, load average at the end$(uptime | sed 's/.*load average//')"
+printf '%-6s %-9s %9s %9s %14s %17s %6s %13s\n' size N "msg bytes" "import s" "bookweek msg/s" "smtp-source msg/s" ratio "peak RSS MiB"
 for r in "${RESULTS[@]}"; do
   # shellcheck disable=SC2086
-  printf '%-9s %9s %9s %14s %17s %6s %16s\n' $r
+  printf '%-6s %-9s %9s %9s %14s %17s %6s %13s\n' $r
 done
 
 if ((SINK_ONLY == 0)); then
   echo
   for r in "${RESULTS[@]}"; do
-    read -r n _ _ _ _ ratio _ <<<"$r"
-    awk -v n="$n" -v r="$ratio" 'BEGIN { printf "target ratio >= 0.8 at N=%s: %s (%s)\n", n, r, (r >= 0.8 ? "met" : "MISSED") }'
+    read -r size n _ _ _ _ ratio _ <<<"$r"
+    awk -v s="$size" -v n="$n" -v r="$ratio" -v t="$TARGET" 'BEGIN {
+      printf "target ratio >= %s at %s, N=%s: %s (%s)\n", t, s, n, r, (r >= t ? "met" : "MISSED") }'
   done
-  if ((${#RESULTS[@]} > 1)); then
-    read -r n_lo _ _ _ _ _ rss_lo <<<"${RESULTS[0]}"
-    read -r n_hi _ _ _ _ _ rss_hi <<<"${RESULTS[${#RESULTS[@]} - 1]}"
-    awk -v a="$rss_lo" -v b="$rss_hi" -v na="$n_lo" -v nb="$n_hi" 'BEGIN {
-      printf "target peak RSS(N=%s) <= 1.2 x RSS(N=%s): %.2fx (%s)\n", nb, na, b / a, (b / a <= 1.2 ? "met" : "MISSED") }'
+  if ((${#COUNTS[@]} > 1)); then
+    for s in "${SIZE_NAMES[@]}"; do
+      lo= hi=
+      for r in "${RESULTS[@]}"; do
+        read -r size n _ _ _ _ _ rss <<<"$r"
+        [[ $size == "$s" ]] || continue
+        [[ -n $lo ]] || lo="$n $rss"
+        hi="$n $rss"
+      done
+      read -r n_lo rss_lo <<<"$lo"
+      read -r n_hi rss_hi <<<"$hi"
+      awk -v a="$rss_lo" -v b="$rss_hi" -v na="$n_lo" -v nb="$n_hi" -v s="$s" 'BEGIN {
+        printf "target peak RSS(N=%s) <= 1.2 x RSS(N=%s) at %s: %.2fx (%s)\n", nb, na, s, b / a, (b / a <= 1.2 ? "met" : "MISSED") }'
+    done
   fi
 fi

@@ -302,7 +302,20 @@ pub struct SmtpClient {
     broken: bool,
     /// Commands waiting to be written; reused so a send does not allocate.
     out: Vec<u8>,
-    /// The DATA payload of the current message; reused likewise.
+    /// The content (dot-stuffed, with its terminator) of the message whose
+    /// envelope the server accepted, until [`SmtpClient::complete`] sends it.
+    open: Option<Vec<u8>>,
+}
+
+/// A message checked against the server's extensions and formatted for one
+/// transaction: see [`SmtpClient::prepare`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// MAIL, one RCPT per recipient, DATA; each line with its CRLF.
+    commands: Vec<u8>,
+    /// How many commands (and so replies).
+    count: usize,
+    /// The content, dot-stuffed, with its terminator.
     data: Vec<u8>,
 }
 
@@ -358,7 +371,7 @@ impl SmtpClient {
             tls: implicit,
             broken: false,
             out: Vec::new(),
-            data: Vec::new(),
+            open: None,
         };
         let greeting = client.read_reply()?;
         client.expect(greeting, 2, "greeting")?;
@@ -413,12 +426,14 @@ impl SmtpClient {
     /// message is sent and the first refusal is returned. `from` may be empty
     /// (null sender). The connection stays usable unless [`Self::is_broken`].
     pub fn send(&mut self, from: &str, to: &[&str], message: &[u8]) -> Result<(), SmtpError> {
-        if self.broken {
-            return Err(SmtpError::Connection(format!(
-                "{}: the connection is closed",
-                self.peer
-            )));
-        }
+        let prepared = self.prepare(from, to, message)?;
+        self.open(prepared)?;
+        self.complete(&mut None).0
+    }
+
+    /// Checks a message against what the server offers and formats its
+    /// commands and content, without sending anything.
+    pub fn prepare(&self, from: &str, to: &[&str], message: &[u8]) -> Result<Prepared, SmtpError> {
         if to.is_empty() || to.contains(&"") {
             return Err(SmtpError::Invalid("a message needs a recipient".into()));
         }
@@ -435,8 +450,6 @@ impl SmtpClient {
         // form (RFC 5890), so only a non-ASCII local part needs SMTPUTF8.
         let from = ascii_domain(from);
         let to: Vec<std::borrow::Cow<str>> = to.iter().map(|a| ascii_domain(a)).collect();
-        let to: Vec<&str> = to.iter().map(|a| a.as_ref()).collect();
-        let to = to.as_slice();
         let utf8 = !from.is_ascii() || to.iter().any(|a| !a.is_ascii());
         if utf8 && !self.ext.smtputf8 {
             return Err(SmtpError::Invalid(format!(
@@ -451,51 +464,116 @@ impl SmtpClient {
                 self.peer
             )));
         }
-        let mut data = std::mem::take(&mut self.data);
-        data.clear();
+        let mut data = Vec::new();
         data_payload(message, &mut data);
-        let mut mail = format!("MAIL FROM:<{from}>");
+        let mut commands = format!("MAIL FROM:<{from}>");
         if eight_bit {
-            mail.push_str(" BODY=8BITMIME");
+            commands.push_str(" BODY=8BITMIME");
         }
         if utf8 {
-            mail.push_str(" SMTPUTF8");
+            commands.push_str(" SMTPUTF8");
         }
         if self.ext.size {
-            let _ = write!(mail, " SIZE={}", data.len());
+            let _ = write!(commands, " SIZE={}", data.len());
         }
-        let result = self.transaction(&mail, to, &data);
-        self.data = data;
-        result
+        commands.push_str("\r\n");
+        for r in &to {
+            let _ = write!(commands, "RCPT TO:<{r}>\r\n");
+        }
+        commands.push_str("DATA\r\n");
+        Ok(Prepared {
+            commands: commands.into_bytes(),
+            count: to.len() + 2,
+            data,
+        })
     }
 
-    /// MAIL, RCPTs, DATA (in one write with PIPELINING, RFC 2920), then the
-    /// payload and its terminator in one write.
-    fn transaction(&mut self, mail: &str, to: &[&str], data: &[u8]) -> Result<(), SmtpError> {
-        let commands: Vec<String> = std::iter::once(mail.to_string())
-            .chain(to.iter().map(|r| format!("RCPT TO:<{r}>")))
-            .chain(std::iter::once("DATA".to_string()))
-            .collect();
-        let pipelined = self.ext.pipelining;
-        if pipelined {
-            self.out.clear();
-            for c in &commands {
-                self.out.extend_from_slice(c.as_bytes());
-                self.out.extend_from_slice(b"\r\n");
-            }
-            self.flush_out()?;
+    /// Sends the envelope of a message (MAIL, RCPTs, DATA; in one write
+    /// with PIPELINING, RFC 2920). `Ok` when the server answered 354 and
+    /// waits for the content, which [`Self::complete`] sends; otherwise
+    /// nothing is open (a refused recipient refuses the whole message).
+    pub fn open(&mut self, message: Prepared) -> Result<(), SmtpError> {
+        if self.broken {
+            return Err(SmtpError::Connection(format!(
+                "{}: the connection is closed",
+                self.peer
+            )));
         }
+        if self.open.is_some() {
+            return Err(SmtpError::Invalid("a message is already open".into()));
+        }
+        if self.ext.pipelining {
+            self.write_bytes(&message.commands)?;
+            self.envelope_replies(message.count)?;
+        } else {
+            self.envelope_step_by_step(&message.commands)?;
+        }
+        self.open = Some(message.data);
+        Ok(())
+    }
+
+    /// Sends the content of the open message and its terminator and reads
+    /// the server's verdict on it. With PIPELINING, the envelope of `next`
+    /// goes in the same write (RFC 2920 lets message content start a group)
+    /// and is taken out of `next`: the second result says whether it is now
+    /// open; `None` when `next` was not sent (no PIPELINING, or the
+    /// connection broke before its replies: it was not accepted then, and
+    /// stays in `next` to be sent again).
+    pub fn complete(
+        &mut self,
+        next: &mut Option<Prepared>,
+    ) -> (Result<(), SmtpError>, Option<Result<(), SmtpError>>) {
+        let Some(mut data) = self.open.take() else {
+            return (Err(SmtpError::Invalid("no message is open".into())), None);
+        };
+        let content = data.len();
+        let piggyback = self.ext.pipelining && next.is_some() && !self.broken;
+        if let (true, Some(n)) = (piggyback, next.as_ref()) {
+            data.extend_from_slice(&n.commands);
+        }
+        let written = self.write_bytes(&data);
+        data.truncate(content);
+        if let Err(e) = written {
+            return (Err(e), None);
+        }
+        let sent = match self.read_reply() {
+            Ok(reply) if reply.is(2) => Ok(()),
+            Ok(reply) => Err(self.reply_error(&reply)),
+            Err(e) => Err(e),
+        };
+        if !piggyback || self.broken {
+            return (sent, None);
+        }
+        let Some(n) = next.take() else {
+            return (sent, None);
+        };
+        match self.envelope_replies(n.count) {
+            Ok(()) => {
+                self.open = Some(n.data);
+                (sent, Some(Ok(())))
+            }
+            Err(_) if self.broken => {
+                // The connection is gone (or closing, 421) with `next` not
+                // accepted: the caller sends it again on a new one.
+                *next = Some(n);
+                (sent, None)
+            }
+            Err(e) => (sent, Some(Err(e))),
+        }
+    }
+
+    /// Reads the replies to `count` pipelined envelope commands (MAIL,
+    /// RCPTs, DATA). When one was refused, the transaction is cleared: a
+    /// server that still answered DATA with 354 (having accepted some
+    /// recipients) is hung up on, since a lone "." could deliver an empty
+    /// message and closing mid-DATA makes it drop the transaction; otherwise
+    /// RSET. The first refusal is returned.
+    fn envelope_replies(&mut self, count: usize) -> Result<(), SmtpError> {
         let mut failure = None;
         let mut data_open = false;
-        for (i, command) in commands.iter().enumerate() {
-            if !pipelined {
-                if failure.is_some() {
-                    break;
-                }
-                self.write_line(command)?;
-            }
+        for i in 0..count {
             let reply = self.read_reply()?;
-            let want = if i + 1 == commands.len() { 3 } else { 2 };
+            let want = if i + 1 == count { 3 } else { 2 };
             if reply.is(want) {
                 data_open = want == 3;
                 continue;
@@ -508,34 +586,65 @@ impl SmtpClient {
             failure.get_or_insert(error);
         }
         let Some(error) = failure else {
-            self.write_bytes(data)?;
-            let reply = self.read_reply()?;
-            return if reply.is(2) {
-                Ok(())
-            } else {
-                Err(self.reply_error(&reply))
-            };
+            return Ok(());
         };
         if data_open {
-            // The server wants a message although a command failed (it may
-            // have accepted some recipients). A lone "." could deliver an
-            // empty message; closing mid-DATA makes it drop the transaction.
-            self.broken = true;
-            let _ = match self.io.get_mut() {
-                Stream::Plain(s) => s.shutdown(Shutdown::Both),
-                Stream::Tls(s) => s.sock.shutdown(Shutdown::Both),
-            };
+            self.hang_up();
             return Err(error);
         }
+        self.reset();
+        Err(error)
+    }
+
+    /// The envelope one command at a time, for a server without PIPELINING;
+    /// stops at the first refusal.
+    fn envelope_step_by_step(&mut self, commands: &[u8]) -> Result<(), SmtpError> {
+        let lines: Vec<&[u8]> = commands
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            self.write_bytes(line)?;
+            let reply = self.read_reply()?;
+            let want = if i + 1 == lines.len() { 3 } else { 2 };
+            if reply.is(want) {
+                continue;
+            }
+            let error = self.reply_error(&reply);
+            if !self.broken {
+                self.reset();
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// RSET after a refused envelope; a connection that cannot even do that
+    /// is given up.
+    fn reset(&mut self) {
         match self.command("RSET") {
             Ok(reply) if reply.is(2) => {}
             _ => self.broken = true,
         }
-        Err(error)
     }
 
-    /// Says QUIT and closes; errors do not matter any more.
+    /// Closes the connection at once (mid-DATA, nothing more can be said).
+    fn hang_up(&mut self) {
+        self.broken = true;
+        let _ = match self.io.get_mut() {
+            Stream::Plain(s) => s.shutdown(Shutdown::Both),
+            Stream::Tls(s) => s.sock.shutdown(Shutdown::Both),
+        };
+    }
+
+    /// Says QUIT and closes; errors do not matter any more. With a message
+    /// open (its envelope accepted, its content not sent) the connection is
+    /// closed mid-DATA instead, which makes the server drop it.
     pub fn quit(mut self) {
+        if self.open.is_some() {
+            self.hang_up();
+            return;
+        }
         if !self.broken
             && self.command("QUIT").is_ok()
             && let Stream::Tls(s) = self.io.get_mut()
@@ -980,6 +1089,119 @@ mod tests {
             assert!(matches!(err, SmtpError::Connection(_)), "{err}");
         });
         assert!(server.messages().is_empty());
+    }
+
+    /// The next message's envelope goes out with the content of the open
+    /// one, in one write, when the server offers PIPELINING.
+    #[test]
+    fn pipelines_the_next_envelope_after_the_content() {
+        let server = Server::start(&["--pipelining", "--fail-rcpt", "nobody@example.net=550"]);
+        let mut client = server.connect();
+        assert!(client.ext.pipelining, "announced by --pipelining");
+        let prepare = |c: &SmtpClient, to: &str, n: usize| {
+            let text = format!("Subject: {n}\r\n\r\nmessage {n}\r\n");
+            c.prepare("digest@example.org", &[to], text.as_bytes())
+                .unwrap()
+        };
+        client.open(prepare(&client, "a@example.net", 1)).unwrap();
+        for n in 2..=20 {
+            let mut next = Some(prepare(&client, "a@example.net", n));
+            let (sent, opened) = client.complete(&mut next);
+            sent.unwrap();
+            assert!(matches!(opened, Some(Ok(()))), "{opened:?}");
+            assert!(next.is_none(), "taken: it is open now");
+        }
+        // A refused recipient in the piggybacked envelope: the open message
+        // still goes, nothing else is open and the connection goes on.
+        let mut next = Some(prepare(&client, "nobody@example.net", 21));
+        let (sent, opened) = client.complete(&mut next);
+        sent.unwrap();
+        assert!(
+            matches!(opened, Some(Err(SmtpError::Permanent { code: 550, .. }))),
+            "{opened:?}"
+        );
+        assert!(!client.is_broken());
+        let (_, opened) = client.complete(&mut None);
+        assert!(opened.is_none());
+        client
+            .send("", &["a@example.net"], b"Subject: 22\r\n\r\nlast\r\n")
+            .unwrap();
+        client.quit();
+        let received: Vec<String> = server
+            .messages()
+            .iter()
+            .map(|m| {
+                String::from_utf8_lossy(m)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let expected: Vec<String> = (1..=20)
+            .chain([22])
+            .map(|n| format!("Subject: {n}"))
+            .collect();
+        assert_eq!(received, expected);
+    }
+
+    /// A message refused at its terminator does not stop the next one,
+    /// whose envelope went with it; without PIPELINING nothing is
+    /// piggybacked and `next` stays with the caller.
+    #[test]
+    fn a_refused_content_leaves_the_next_envelope_open() {
+        let args = [
+            "--pipelining",
+            "--fail-data-code",
+            "554",
+            "--fail-data-times",
+            "1",
+        ];
+        let server = Server::start(&args);
+        let mut client = server.connect();
+        let one = client.prepare("", &["a@example.net"], b"Subject: 1\r\n\r\n1\r\n");
+        client.open(one.unwrap()).unwrap();
+        let mut next = client
+            .prepare("", &["b@example.net"], b"Subject: 2\r\n\r\n2\r\n")
+            .ok();
+        let (sent, opened) = client.complete(&mut next);
+        assert!(
+            matches!(sent, Err(SmtpError::Permanent { code: 554, .. })),
+            "{sent:?}"
+        );
+        assert!(matches!(opened, Some(Ok(()))), "{opened:?}");
+        client.complete(&mut None).0.unwrap();
+        client.quit();
+        assert_eq!(server.messages().len(), 1);
+
+        let plain = Server::start(&[]);
+        let mut client = plain.connect();
+        let one = client.prepare("", &["a@example.net"], b"Subject: 1\r\n\r\n1\r\n");
+        client.open(one.unwrap()).unwrap();
+        let mut next = client.prepare("", &["b@example.net"], b"2\r\n").ok();
+        let (sent, opened) = client.complete(&mut next);
+        sent.unwrap();
+        assert!(
+            opened.is_none() && next.is_some(),
+            "not sent without PIPELINING"
+        );
+    }
+
+    /// Hanging up with a message open (its envelope accepted, its content
+    /// never sent) delivers nothing: the server drops the transaction.
+    #[test]
+    fn quitting_with_a_message_open_delivers_nothing() {
+        let server = Server::start(&["--pipelining"]);
+        let mut client = server.connect();
+        let one = client.prepare("", &["a@example.net"], b"Subject: 1\r\n\r\n1\r\n");
+        client.open(one.unwrap()).unwrap();
+        client.quit();
+        // A second client gets through, so the server saw the first go.
+        server
+            .connect()
+            .send("", &["b@example.net"], MESSAGE)
+            .unwrap();
+        assert_eq!(server.messages(), vec![MESSAGE.to_vec()]);
     }
 
     #[test]

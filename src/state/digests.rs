@@ -1,7 +1,8 @@
 //! Digests, the items each included, and their delivery rows: the part of
 //! the ledger that makes sending exactly-once. Delivery rows are created with
-//! the digest in one transaction; each is marked sent in its own committed
-//! transaction only after the server accepted the message.
+//! the digest in one transaction; each is marked sent, in a committed
+//! transaction, only after the server accepted the message (messages that
+//! finished together share one transaction).
 
 use std::collections::HashSet;
 
@@ -278,18 +279,29 @@ impl State {
         Ok(rows)
     }
 
-    /// Marks a delivery sent. Called only after the server's 250 to DATA.
-    pub fn mark_sent(
-        &self,
+    /// Marks deliveries sent, all in one transaction: each was accepted by
+    /// the server (its 250 to DATA) before it is passed here. One commit for
+    /// the messages that finished together is what lets a run keep up with
+    /// the relay; the caller bounds how many wait for it (see
+    /// `mail::deliver`), which bounds what a crash can repeat.
+    pub fn mark_all_sent(
+        &mut self,
         digest_id: i64,
-        subscriber_id: i64,
+        subscriber_ids: &[i64],
         now: DateTime<FixedOffset>,
     ) -> Result<(), StateError> {
-        self.conn.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + 1, last_error = NULL
-             WHERE digest_id = ?1 AND subscriber_id = ?2",
-            params![digest_id, subscriber_id, ts(now)],
-        )?;
+        let now = ts(now);
+        let tx = self.conn.transaction()?;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + 1, last_error = NULL
+                 WHERE digest_id = ?1 AND subscriber_id = ?2",
+            )?;
+            for id in subscriber_ids {
+                update.execute(params![digest_id, id, now])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -444,7 +456,7 @@ mod tests {
             [a, c]
         );
         assert_eq!(s.pending_batch(id, a, 10).unwrap().len(), 1);
-        s.mark_sent(id, a, now).unwrap();
+        s.mark_all_sent(id, &[a], now).unwrap();
         assert!(!s.finish_if_done(id).unwrap());
         assert!(!s.mark_failed(id, c, "550 no", true, 3, now).unwrap());
         assert!(s.finish_if_done(id).unwrap());

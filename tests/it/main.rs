@@ -16,6 +16,7 @@ mod hostile;
 mod lastgood;
 mod once;
 mod operator;
+mod pipelined;
 mod preview;
 mod readers;
 mod security;

@@ -4,7 +4,7 @@
     python3 tests/smtp/server.py --port 0 --dir DIR [--ready-file FILE]
         [--fail-rcpt ADDR=CODE ...] [--fail-rcpt-times N]
         [--fail-data-code CODE [--fail-data-times N]]
-        [--down-until-file F] [--no-parent-watch]
+        [--down-until-file F] [--pipelining] [--no-parent-watch]
 
 Listens on 127.0.0.1:PORT (0 = any free port), plain SMTP: no TLS, no AUTH;
 8BITMIME and SMTPUTF8 are advertised, SIZE is 10 MB. Once listening it writes
@@ -32,6 +32,10 @@ Failure injection:
                           (TCP RST: "connection refused") until F exists; prints
                           `down 127.0.0.1:PORT` first, `listening ...` once up.
 A 421 reply (RCPT or DATA) closes the connection afterwards, as RFC 5321 says.
+
+--pipelining announces PIPELINING (RFC 2920) in the EHLO reply. Pipelined
+commands are answered in order either way, including commands that follow a
+message's terminating "." in the same packet.
 
 Runs until SIGTERM/SIGINT and exits 0. It also exits when its parent process dies
 (so a panicking test does not leave it running); --no-parent-watch turns that off.
@@ -86,6 +90,7 @@ class Handler:
         self.rcpt_attempts: Counter[str] = Counter()
         self.fail_data_code: int | None = args.fail_data_code
         self.fail_data_left: int | None = args.fail_data_times
+        self.pipelining: bool = args.pipelining
         numbers = [int(m.group(1)) for p in self.dir.iterdir()
                    if (m := re.match(r"(\d+)-.*\.eml$", p.name))]
         self.seq = max(numbers, default=0)
@@ -95,6 +100,12 @@ class Handler:
         if code == 421:  # close once the reply has been written
             asyncio.get_running_loop().call_soon(server.transport.close)
         return reply(code)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         code = self.fail_rcpt.get(address)
@@ -208,6 +219,8 @@ def cli() -> None:
                    help="only the first N DATA commands fail (default: all)")
     p.add_argument("--down-until-file", metavar="F",
                    help="refuse connections until file F exists")
+    p.add_argument("--pipelining", action="store_true",
+                   help="announce PIPELINING in the EHLO reply")
     p.add_argument("--no-parent-watch", action="store_true",
                    help="keep running when the parent process exits")
     args = p.parse_args()
