@@ -1995,7 +1995,7 @@ mod tests {
     fn whole_corpus_messages_render_safely() {
         let dir = std::env::var_os("BOOKWEEK_CORPUS")
             .map(std::path::PathBuf::from)
-            .expect("set BOOKWEEK_CORPUS to the corpus folder (e.g. ../shared/corpus)");
+            .expect("set BOOKWEEK_CORPUS to the folder of the real corpus");
         let messages = messages_in(&dir.join("books"));
         assert!(
             messages.len() > 3000,
@@ -2163,7 +2163,7 @@ mod reading_tests {
     fn whole_corpus_links_keep_their_url_in_text() {
         let dir = std::env::var_os("BOOKWEEK_CORPUS")
             .map(std::path::PathBuf::from)
-            .expect("set BOOKWEEK_CORPUS to the corpus folder (e.g. ../shared/corpus)");
+            .expect("set BOOKWEEK_CORPUS to the folder of the real corpus");
         urls_survive_in_text(&super::tests::messages_in(&dir.join("books")));
     }
 }

@@ -18,9 +18,11 @@ pub fn corpus_sample() -> PathBuf {
 /// so `cargo test` on a fresh clone never needs it; run on purpose, they fail
 /// loudly rather than skip when it is missing.
 pub fn whole_corpus() -> PathBuf {
-    let dir = std::env::var_os("BOOKWEEK_CORPUS").map(PathBuf::from).expect(
-        "set BOOKWEEK_CORPUS to the corpus folder (e.g. ../shared/corpus) to run the whole_corpus tests",
-    );
+    let dir = std::env::var_os("BOOKWEEK_CORPUS")
+        .map(PathBuf::from)
+        .expect(
+            "set BOOKWEEK_CORPUS to the folder of the real corpus to run the whole_corpus tests",
+        );
     // Absolute: the binary runs in a temporary folder.
     std::fs::canonicalize(dir.join("books"))
         .unwrap_or_else(|e| panic!("BOOKWEEK_CORPUS={}: no books/ there: {e}", dir.display()))
