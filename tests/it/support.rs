@@ -14,7 +14,7 @@ pub fn corpus_sample() -> PathBuf {
 }
 
 /// The whole real corpus, named by `BOOKWEEK_CORPUS` (`.ci/run` sets it to
-/// `../shared/corpus`). Only the `#[ignore]`d `whole_corpus` tests read it,
+/// the corpus beside the repository). Only the `#[ignore]`d `whole_corpus` tests read it,
 /// so `cargo test` on a fresh clone never needs it; run on purpose, they fail
 /// loudly rather than skip when it is missing.
 pub fn whole_corpus() -> PathBuf {
