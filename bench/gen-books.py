@@ -2,10 +2,11 @@
 """Makes a content folder of N books for the build benchmark.
 
 Copies real books (every `books/*.md` of a source folder, `_`-files skipped)
-round-robin, one new book a day from 1900-01-01, with new `start`/`end`
-lines and a new file name, and copies the source's people. Only the two
-date lines are rewritten (a regular expression on the front matter's
-top-level keys), so each copy parses exactly as its original does.
+round-robin, one new book a week (Monday to Friday) from 1900-01-01, with
+new `start`/`end` lines and a new file name, and copies the source's
+people. Only the two date lines are rewritten (a regular expression on the
+front matter's top-level keys), so each copy parses exactly as its
+original does.
 
 usage: gen-books.py SOURCE_CONTENT N OUT_CONTENT
 """
@@ -39,7 +40,7 @@ def main() -> None:
     end_re = re.compile(r"^end:.*$", re.M)
     for i in range(count):
         name, text = originals[i % len(originals)]
-        day = first + datetime.timedelta(days=i)
+        day = first + datetime.timedelta(weeks=i)
         last = day + datetime.timedelta(days=4)
         text = start_re.sub(f"start: {day} 00:00:00", text, count=1)
         text = end_re.sub(f"end: {last} 23:59:59", text, count=1)

@@ -1015,6 +1015,7 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
+            aside: None,
         }
     }
 

@@ -6,19 +6,23 @@
 //! published instead. Limits (file size, authors, aliases, problems per
 //! file, YAML expansion) keep any one file from stalling a run.
 
+mod aside;
 mod files;
 mod yaml;
 
+pub use aside::{Aside, AsideFile};
 pub use files::{decode_text, human_size, is_content_name, markdown_files, read_text};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
     SecondsFormat, TimeZone, Utc,
 };
 use chrono_tz::Tz;
+use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 
 use crate::config::{Config, is_http_url};
@@ -113,9 +117,10 @@ pub fn load(dir: &Path, tz: Tz) -> Result<Loaded, ContentError> {
 }
 
 /// Loads the config's content folder with its time zone and limits,
-/// remembering nothing between runs (`check`, `answers`).
+/// remembering nothing between runs (`check`, `answers`), archives set
+/// aside ([`Cache::one_run`]).
 pub fn load_with(config: &Config) -> Result<Loaded, ContentError> {
-    load_cached(config, &mut Cache::default(), None, epoch())
+    load_cached(config, &mut Cache::one_run(), None, epoch())
 }
 
 /// A time for loads that keep nothing: no version read then is ever shown.
@@ -171,6 +176,22 @@ pub struct Cache {
     books: BTreeMap<PathBuf, CachedBook>,
     /// Files re-read by the last load.
     pub reread: usize,
+    /// Whether books' archives are set aside in a temporary file (see
+    /// [`AsideFile`]) instead of held in memory.
+    set_aside: bool,
+    aside: Option<Arc<AsideFile>>,
+}
+
+impl Cache {
+    /// For a command that loads once and exits (`build`, `once`, `digest`):
+    /// archives are set aside, so memory does not grow with their length;
+    /// what shows an archive reads it back with [`Catalog::full`].
+    pub fn one_run() -> Self {
+        Self {
+            set_aside: true,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -280,85 +301,114 @@ fn load_from(
         }
         None => None,
     };
+    if cache.set_aside && cache.aside.is_none() {
+        // Without a temporary file the archives stay in memory, as in the
+        // daemon: slower to grow, never wrong.
+        cache.aside = AsideFile::new().ok().map(Arc::new);
+    }
     let mut changed: Vec<Version> = Vec::new();
-    for path in &book_files {
-        loaded.files += 1;
-        let now_stamp = files::stamp(path);
-        let fresh = cache.books.get(path).is_some_and(|c| c.stamp == now_stamp);
-        if fresh {
-            continue;
-        }
-        cache.reread += 1;
-        let key = store_key(dir, path);
-        let (book, mut problems, text) = match read_text(path, max_bytes) {
-            Ok(text) => {
-                let (book, problems) = parse_book(path, &text, &loaded.catalog.people, tz);
-                (book, problems, Some(text))
-            }
-            Err(p) => (None, vec![p], None),
-        };
-        let previous = cache.books.remove(path).and_then(|c| c.last_good);
-        let (broken, last_good) = match (book, text) {
-            (Some(book), Some(text)) => {
-                let hash = sha256_hex(&text);
+    let mut changed_bytes = 0;
+    let todo: Vec<(PathBuf, files::Stamp)> = book_files
+        .iter()
+        .map(|path| (path.clone(), files::stamp(path)))
+        .filter(|(path, stamp)| cache.books.get(path).is_none_or(|c| c.stamp != *stamp))
+        .collect();
+    loaded.files += book_files.len();
+    cache.reread += todo.len();
+    // Read and parse in parallel, a chunk at a time, so that no more than a
+    // chunk of whole archives is ever in memory at once.
+    for chunk in todo.chunks(PARSE_CHUNK) {
+        let parsed: Vec<Parsed> = chunk
+            .par_iter()
+            .map(|(path, _)| {
+                let key = store_key(dir, path);
                 let known = kept.as_ref().and_then(|k| k.get(&key));
-                let read_at = match known {
-                    Some((h, at)) if *h == hash => at.clone(),
-                    _ => {
-                        if kept.is_some() {
-                            changed.push(Version {
-                                key,
-                                text,
-                                hash,
-                                read_at: read_at.clone(),
-                            });
+                parse_one(path, source, &loaded.catalog.people, known, cache.aside.as_deref())
+            })
+            .collect();
+        for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
+            let key = store_key(dir, path);
+            let Parsed {
+                book,
+                mut problems,
+                hash,
+                text,
+            } = parsed;
+            let previous = cache.books.remove(path).and_then(|c| c.last_good);
+            let (broken, last_good) = match (book, hash) {
+                (Some(book), Some(hash)) => {
+                    let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
+                        Some((h, at)) if *h == hash => at.clone(),
+                        _ => {
+                            if let (Some(_), Some(text)) = (&kept, text) {
+                                changed_bytes += text.len();
+                                changed.push(Version {
+                                    key,
+                                    text,
+                                    hash,
+                                    read_at: read_at.clone(),
+                                });
+                            }
+                            read_at.clone()
                         }
-                        read_at.clone()
-                    }
-                };
-                (false, Some(Good { book, read_at }))
-            }
-            _ => {
-                let good = previous.or_else(|| {
-                    let store = store.as_deref_mut()?;
-                    kept.as_ref()?.get(&key)?;
-                    match store.version(&key) {
-                        Ok(Some(v)) => {
-                            let (book, _) = parse_book(path, &v.text, &loaded.catalog.people, tz);
-                            book.map(|book| Good {
-                                book,
-                                read_at: v.read_at,
-                            })
-                        }
-                        Ok(None) => None,
-                        Err(e) => {
-                            loaded
-                                .problems
-                                .push(store_problem(store.location(), "read", &e));
-                            None
-                        }
-                    }
-                });
-                if let Some(good) = &good {
-                    for p in problems.iter_mut().filter(|p| p.is_error()) {
-                        p.message.push_str(&format!(
-                            "; the last good version (read {}) is still published",
-                            good.read_at
-                        ));
-                    }
+                    };
+                    (false, Some(Good { book, read_at }))
                 }
-                (true, good)
+                _ => {
+                    let good = previous.or_else(|| {
+                        let store = store.as_deref_mut()?;
+                        kept.as_ref()?.get(&key)?;
+                        match store.version(&key) {
+                            Ok(Some(v)) => {
+                                let (book, _) =
+                                    parse_book(path, &v.text, &loaded.catalog.people, tz);
+                                book.map(|book| Good {
+                                    book: set_aside(book, cache.aside.as_deref()),
+                                    read_at: v.read_at,
+                                })
+                            }
+                            Ok(None) => None,
+                            Err(e) => {
+                                loaded
+                                    .problems
+                                    .push(store_problem(store.location(), "read", &e));
+                                None
+                            }
+                        }
+                    });
+                    if let Some(good) = &good {
+                        for p in problems.iter_mut().filter(|p| p.is_error()) {
+                            p.message.push_str(&format!(
+                                "; the last good version (read {}) is still published",
+                                good.read_at
+                            ));
+                        }
+                    }
+                    (true, good)
+                }
+            };
+            cache.books.insert(
+                path.clone(),
+                CachedBook {
+                    stamp: *now_stamp,
+                    problems,
+                    broken,
+                    last_good,
+                },
+            );
+        }
+        // New versions go to the store as they come, not all at the end: a
+        // first run over thousands of books would hold every text at once.
+        if changed_bytes >= SAVE_BYTES
+            && let Some(s) = store.as_deref_mut()
+        {
+            if let Err(e) = s.save(&changed, &[]) {
+                loaded.problems.push(store_problem(s.location(), "write", &e));
+                store = None;
             }
-        };
-        cache.books.insert(
-            path.clone(),
-            CachedBook {
-                stamp: now_stamp,
-                problems,
-                broken,
-                last_good,
-            },
-        );
+            changed.clear();
+            changed_bytes = 0;
+        }
     }
     if let (Some(store), Some(hashes)) = (store, kept.take()) {
         // A deleted file takes its book with it.
@@ -412,9 +462,76 @@ fn load_from(
         .catalog
         .books
         .sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
+    loaded.catalog.aside = cache.aside.clone();
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
     Ok(loaded)
+}
+
+/// Book files parsed in parallel at a time (see [`load_from`]).
+const PARSE_CHUNK: usize = 256;
+
+/// New versions of books held before they are handed to the store.
+const SAVE_BYTES: usize = 16 << 20;
+
+/// One book file read and parsed: the book (its archive set aside when the
+/// load sets archives aside), the problems, and for a good book the SHA-256
+/// of its text, with the text itself when the store does not have it yet.
+struct Parsed {
+    book: Option<Book>,
+    problems: Vec<Problem>,
+    hash: Option<String>,
+    text: Option<String>,
+}
+
+fn parse_one(
+    path: &Path,
+    source: &Source,
+    people: &BTreeMap<String, Person>,
+    known: Option<&(String, String)>,
+    aside: Option<&AsideFile>,
+) -> Parsed {
+    let text = match read_text(path, source.max_bytes) {
+        Ok(text) => text,
+        Err(p) => {
+            return Parsed {
+                book: None,
+                problems: vec![p],
+                hash: None,
+                text: None,
+            };
+        }
+    };
+    let (book, problems) = parse_book(path, &text, people, source.tz);
+    let Some(book) = book else {
+        return Parsed {
+            book: None,
+            problems,
+            hash: None,
+            text: None,
+        };
+    };
+    let hash = sha256_hex(&text);
+    let stored = known.is_some_and(|(h, _)| *h == hash);
+    Parsed {
+        book: Some(set_aside(book, aside)),
+        problems,
+        hash: Some(hash),
+        text: (!stored).then_some(text),
+    }
+}
+
+/// `book` with its archive moved to `aside`, when there is one and the
+/// write works (else the archive stays in memory).
+fn set_aside(mut book: Book, aside: Option<&AsideFile>) -> Book {
+    if let Some(file) = aside
+        && !book.archive.is_empty()
+        && let Ok(at) = file.put(&book.archive)
+    {
+        book.archive = Vec::new();
+        book.aside = Some(at);
+    }
+    book
 }
 
 /// A store that cannot be read or written is a warning: the run goes on
@@ -940,6 +1057,7 @@ pub fn parse_book(
             aliases,
             pin,
             hide,
+            aside: None,
         }),
         _ => None,
     };

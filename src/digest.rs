@@ -107,7 +107,7 @@ pub fn last_tick_with_news(
 /// opening while it has no archive (no recap is ever due then). `None` when
 /// the lookback is shorter than the wait for the next tick.
 pub fn tick_of_book(config: &Config, book: &Book) -> Option<DateTime<Tz>> {
-    let date = if book.archive.is_empty() {
+    let date = if !book.has_archive() {
         book.window.start
     } else {
         book.window.end
@@ -390,7 +390,7 @@ fn book_view<'a>(
         links: &book.links,
         opening,
         recap,
-        threads: book.archive.len(),
+        threads: book.thread_count(),
         answers: answers
             .into_iter()
             .map(|a| AnswerView {
@@ -487,22 +487,35 @@ pub fn render(
     let site = &config.settings.site;
     // Each book once, where its first item is; a book whose opening and
     // recap arrive together is one section.
-    let mut books: Vec<BookView> = Vec::new();
-    let mut slugs: Vec<&str> = Vec::new();
+    let mut firsts: Vec<&Due> = Vec::new();
     for d in items {
-        if slugs.contains(&d.book.slug.as_str()) {
-            continue;
+        if !firsts.iter().any(|f| f.book.slug == d.book.slug) {
+            firsts.push(d);
         }
-        slugs.push(&d.book.slug);
+    }
+    // A recap quotes the archive, which a long catalog sets aside; a digest
+    // is sent once, so one that cannot read it is not made now.
+    let full = firsts
+        .iter()
+        .map(|d| {
+            catalog.full(d.book).map_err(|e| RenderError {
+                path: d.book.path.display().to_string(),
+                line: 0,
+                message: format!("cannot read the archive back: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut books: Vec<BookView> = Vec::new();
+    for book in &full {
         let has = |kind: Kind| {
             items
                 .iter()
-                .any(|i| i.kind == kind && i.book.slug == d.book.slug)
+                .any(|i| i.kind == kind && i.book.slug == book.slug)
         };
         books.push(book_view(
             catalog,
             config,
-            d.book,
+            book,
             tick,
             has(Kind::Opening),
             has(Kind::Recap),
@@ -742,6 +755,7 @@ mod tests {
                 book("b", "2022-12-12 08:00:00", "2022-12-16 23:59:59", false),
             ],
             people: Default::default(),
+            aside: None,
         }
     }
 

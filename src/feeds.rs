@@ -120,7 +120,7 @@ pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
                 book,
             });
         }
-        if book.window.end <= now && !book.archive.is_empty() {
+        if book.window.end <= now && book.has_archive() {
             due.push(Due {
                 date: book.window.end,
                 kind: Kind::Recap,
@@ -141,7 +141,7 @@ pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<Date
         .books
         .iter()
         .flat_map(|b| {
-            let recap = (!b.archive.is_empty()).then_some(b.window.end);
+            let recap = b.has_archive().then_some(b.window.end);
             std::iter::once(b.window.start).chain(recap)
         })
         .filter(|t| *t > now)
@@ -188,7 +188,19 @@ pub fn items(
             ));
             continue;
         }
-        items.push(item(catalog, config, templates, d.book, d.kind, d.date)?);
+        // A recap quotes the archive, which a long catalog sets aside.
+        let book = match catalog.full(d.book) {
+            Ok(book) => book,
+            Err(e) => {
+                left_out.push(Problem::error(
+                    &d.book.path,
+                    (1, 1),
+                    format!("cannot read its archive back: {e}; the item is left out"),
+                ));
+                continue;
+            }
+        };
+        items.push(item(catalog, config, templates, &book, d.kind, d.date)?);
     }
     Ok((items, left_out))
 }
@@ -276,7 +288,7 @@ fn item(
                     .archive_url(&book.slug)
                     .unwrap_or_else(|| page.clone())
                     .to_string(),
-                threads: book.archive.len(),
+                threads: book.thread_count(),
                 answers: picked
                     .iter()
                     .map(|a| AnswerView {
@@ -723,6 +735,7 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
+            aside: None,
         }
     }
 
@@ -740,6 +753,7 @@ mod tests {
                 book("good", at(2022, 12, 5), at(2022, 12, 9)),
             ],
             people: Default::default(),
+            aside: None,
         };
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         let (items, rendered) = render_all(&catalog, &config, &templates, now).unwrap();

@@ -1,11 +1,15 @@
 //! The domain: books, their window, authors, links and Q&A archive, people,
 //! and the catalog that holds them. No IO here.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Offset};
 use chrono_tz::Tz;
+
+pub use crate::content::{Aside, AsideFile};
 
 /// The years a book's dates may fall in. Feed formats write four-digit
 /// years (RFC 2822 and RFC 3339 cannot say year 0 or 10000), and no real
@@ -199,9 +203,22 @@ pub struct Book {
     /// Editor overrides of the answer ranking: 1-based thread numbers.
     pub pin: Vec<usize>,
     pub hide: Vec<usize>,
+    /// Where `archive` was set aside (it is empty then): see
+    /// [`Catalog::full`].
+    pub aside: Option<Aside>,
 }
 
 impl Book {
+    /// How many threads the archive has, set aside or not.
+    pub fn thread_count(&self) -> usize {
+        self.aside.as_ref().map_or(self.archive.len(), |a| a.threads)
+    }
+
+    /// Whether the archive is in (it has a thread).
+    pub fn has_archive(&self) -> bool {
+        self.thread_count() > 0
+    }
+
     /// The authors' display names joined the way a sentence lists them.
     pub fn author_names(&self) -> String {
         let names: Vec<&str> = self.authors.iter().map(|a| a.name.as_str()).collect();
@@ -219,6 +236,29 @@ impl Book {
 pub struct Catalog {
     pub books: Vec<Book>,
     pub people: BTreeMap<String, Person>,
+    /// Where the books' archives wait when the load set them aside.
+    pub aside: Option<Arc<AsideFile>>,
+}
+
+impl Catalog {
+    /// `book` with its archive: itself when the archive is in memory, else
+    /// a copy with the archive read back from where the load set it aside
+    /// (the one place the domain does IO: a temporary file of this run).
+    pub fn full<'a>(&self, book: &'a Book) -> std::io::Result<Cow<'a, Book>> {
+        let Some(aside) = &book.aside else {
+            return Ok(Cow::Borrowed(book));
+        };
+        let file = self
+            .aside
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the archive file is gone"))?;
+        let archive = file.get(aside)?;
+        Ok(Cow::Owned(Book {
+            archive,
+            aside: None,
+            ..book.clone()
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +364,7 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
+            aside: None,
         };
         for n in ["A", "B", "C"] {
             b.authors.push(Author {

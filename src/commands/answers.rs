@@ -95,6 +95,14 @@ pub fn run(
         );
         return exit(EXIT_FATAL);
     };
+    let book = match content.catalog.full(book) {
+        Ok(book) => book,
+        Err(e) => {
+            eprintln!("error: {}: cannot read its archive back: {e}", book.path.display());
+            return exit(EXIT_FATAL);
+        }
+    };
+    let book = book.as_ref();
     let limit = limit.unwrap_or(config.settings.digest.answers);
     let ranking = answers::rank(book, &content.catalog.people, limit);
     match format {
@@ -102,7 +110,7 @@ pub fn run(
             let out = Output {
                 book: &book.slug,
                 title: &book.title,
-                threads: book.archive.len(),
+                threads: book.thread_count(),
                 answers: ranking
                     .answers
                     .iter()
@@ -167,7 +175,7 @@ fn render_text(book: &crate::model::Book, ranking: &answers::Ranking, explain: b
         book.title,
         book.slug,
         ranking.answers.len(),
-        book.archive.len()
+        book.thread_count()
     );
     for (i, a) in ranking.answers.iter().enumerate() {
         let pin = if a.pinned { ", pinned" } else { "" };

@@ -190,7 +190,7 @@ fn chosen_books<'c>(
     if args.books.is_empty() {
         return Ok(books
             .iter()
-            .filter(|b| b.window.end <= now && (args.replace || b.archive.is_empty()))
+            .filter(|b| b.window.end <= now && (args.replace || !b.has_archive()))
             .collect());
     }
     let mut out = Vec::new();

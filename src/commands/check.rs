@@ -137,6 +137,7 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
     let catalog = Catalog {
         books: vec![book],
         people: BTreeMap::from([(ann.slug.clone(), ann)]),
+        aside: None,
     };
     let mut out: Vec<Problem> = Vec::new();
     let mut report = |p: Problem| {
@@ -236,6 +237,18 @@ fn confirmation_problem(config: &Config, message: &str) -> Problem {
 fn author_hints(catalog: &Catalog, max_bytes: u64) -> Vec<Problem> {
     let mut out = Vec::new();
     for book in &catalog.books {
+        let book = match catalog.full(book) {
+            Ok(book) => book,
+            Err(e) => {
+                out.push(Problem::warning(
+                    &book.path,
+                    (1, 1),
+                    format!("cannot read its archive back: {e}; its authors are not checked"),
+                ));
+                continue;
+            }
+        };
+        let book = book.as_ref();
         for hint in Resolver::new(book, &catalog.people).missing_author_hints(book) {
             let author = &book.authors[hint.author];
             let fix = match &author.slug {

@@ -412,7 +412,7 @@ fn preview(
             println!(
                 "the digest of the tick {}, which carried {} of `{slug}`",
                 tick.to_rfc3339(),
-                if book.archive.is_empty() {
+                if !book.has_archive() {
                     "the opening"
                 } else {
                     "the recap"

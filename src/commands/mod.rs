@@ -88,7 +88,7 @@ pub fn site_from(
     };
     let store = state.as_mut().map(|s| s as &mut dyn crate::content::Store);
     let loaded =
-        crate::content::load_cached(&config, &mut crate::content::Cache::default(), store, now);
+        crate::content::load_cached(&config, &mut crate::content::Cache::one_run(), store, now);
     let mut content = match loaded {
         Ok(c) => c,
         Err(e) => {

@@ -153,7 +153,10 @@ pub fn human_size(bytes: u64) -> String {
 
 /// A file's size and modification time: what a cache compares to know
 /// whether the file changed.
-pub fn stamp(path: &Path) -> (u64, Option<std::time::SystemTime>) {
+pub type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// The [`Stamp`] of a file now; one that cannot be read never matches.
+pub fn stamp(path: &Path) -> Stamp {
     std::fs::metadata(path).map_or((u64::MAX, None), |m| (m.len(), m.modified().ok()))
 }
 

@@ -556,6 +556,7 @@ mod tests {
         let catalog = crate::model::Catalog {
             books,
             people: Default::default(),
+            aside: None,
         };
         let templates = Templates::builtin();
         let inputs = crate::site::Inputs {

@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Tz;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -233,52 +234,72 @@ pub fn publish(
         entries: BTreeMap::new(),
     };
     let ctx = Context::new(inputs);
-    for job in &jobs {
+    // Pages are made and written in parallel; a template that fails stops
+    // the rest as soon as the workers see it.
+    let made: Vec<Outcome> = jobs
+        .par_iter()
+        .map(|job| {
+            let before = previous
+                .entries
+                .get(&job.path)
+                .filter(|e| same_out && reuse == Reuse::Unchanged && e.key == job.key);
+            let dest = out.join(&job.path);
+            if let Some(e) = before
+                && (e.bytes.is_some() || !keep_bytes)
+                && dest.is_file()
+            {
+                return Ok(Outcome::Kept(e.clone()));
+            }
+            let bytes = match render(&ctx, job) {
+                Ok(b) => b,
+                Err(Made::Problem(p)) => return Ok(Outcome::Problem(p)),
+                Err(Made::Error(e)) => return Err(e),
+            };
+            Ok(match write_if_changed(&dest, &bytes) {
+                Ok(changed) => Outcome::Made {
+                    entry: Entry {
+                        key: job.key.clone(),
+                        content_type: job.content_type,
+                        bytes: keep_bytes.then_some(bytes),
+                    },
+                    written: changed,
+                },
+                Err(e) => Outcome::Failed {
+                    entry: Entry {
+                        // No key: the next build makes it again.
+                        key: String::new(),
+                        content_type: job.content_type,
+                        bytes: keep_bytes.then_some(bytes),
+                    },
+                    problem: write_problem(&e),
+                },
+            })
+        })
+        .collect::<Result<_, SiteError>>()?;
+    for (job, outcome) in jobs.iter().zip(made) {
         if job.content_type.starts_with("image/") {
             report.images += 1;
         } else {
             report.pages += 1;
         }
-        let dest = out.join(&job.path);
-        let before = previous
-            .entries
-            .get(&job.path)
-            .filter(|e| same_out && reuse == Reuse::Unchanged && e.key == job.key);
-        if let Some(e) = before
-            && (e.bytes.is_some() || !keep_bytes)
-            && dest.is_file()
-        {
-            manifest.entries.insert(job.path.clone(), e.clone());
-            continue;
-        }
-        let bytes = match render(&ctx, job) {
-            Ok(b) => b,
-            Err(Made::Problem(p)) => {
+        let entry = match outcome {
+            Outcome::Kept(entry) => entry,
+            Outcome::Problem(p) => {
                 problems.push(p);
                 continue;
             }
-            Err(Made::Error(e)) => return Err(e),
-        };
-        report.rendered += 1;
-        let key = match write_if_changed(&dest, &bytes) {
-            Ok(changed) => {
-                report.written += usize::from(changed);
-                job.key.clone()
+            Outcome::Made { entry, written } => {
+                report.rendered += 1;
+                report.written += usize::from(written);
+                entry
             }
-            Err(e) => {
-                problems.push(write_problem(&e));
-                // No key: the next build makes it again.
-                String::new()
+            Outcome::Failed { entry, problem } => {
+                report.rendered += 1;
+                problems.push(problem);
+                entry
             }
         };
-        manifest.entries.insert(
-            job.path.clone(),
-            Entry {
-                key,
-                content_type: job.content_type,
-                bytes: keep_bytes.then_some(bytes),
-            },
-        );
+        manifest.entries.insert(job.path.clone(), entry);
     }
     // Only what bookweek made before is removed, and only when it would
     // have been in this folder.
@@ -432,6 +453,19 @@ enum Made {
     Error(SiteError),
 }
 
+/// What became of one file of a [`publish`].
+enum Outcome {
+    /// Unchanged since the last build: not made again.
+    Kept(Entry),
+    /// Made, and written when its bytes changed.
+    Made { entry: Entry, written: bool },
+    /// Made, but it could not be written.
+    Failed { entry: Entry, problem: Problem },
+    /// Not made (an image that cannot be read, an archive that cannot be
+    /// read back).
+    Problem(Problem),
+}
+
 impl From<RenderError> for Made {
     fn from(e: RenderError) -> Self {
         Made::Error(SiteError::Render(e))
@@ -554,7 +588,18 @@ fn render(ctx: &Context, job: &Job) -> Result<Bytes, Made> {
     let text = match &job.what {
         What::Home => index::home(ctx, templates)?,
         What::Archive { page } => index::archive(ctx, templates, *page)?,
-        What::Book { index } => books::page(ctx, templates, &inputs.catalog.books[*index])?,
+        What::Book { index } => {
+            let book = &inputs.catalog.books[*index];
+            // Its threads: a long catalog sets archives aside.
+            let full = inputs.catalog.full(book).map_err(|e| {
+                Made::Problem(Problem::error(
+                    &book.path,
+                    (1, 1),
+                    format!("cannot read its archive back: {e}; its page is left out"),
+                ))
+            })?;
+            books::page(ctx, templates, &full)?
+        }
         What::Person { slug } => index::person(ctx, templates, slug)?,
         What::Digest { index } => digests::page(ctx, templates, *index)?,
         What::Digests { page } => digests::list(ctx, templates, *page)?,

@@ -46,7 +46,7 @@ pub fn due<'a>(
     catalog
         .books
         .iter()
-        .filter(|b| b.archive.is_empty())
+        .filter(|b| !b.has_archive())
         .filter(|b| {
             let at = b.window.end + slack.after;
             at <= now && now < at + GIVE_UP_AFTER

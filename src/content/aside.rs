@@ -1,0 +1,226 @@
+//! Archives set aside: while a one-run command (`build`, `once`, `digest`)
+//! holds thousands of books, each book's Q&A archive waits in an unnamed
+//! temporary file instead of in memory, and is read back, one book at a
+//! time, by whatever shows it (a book's page, a recap). The catalog then
+//! costs memory per book for its title, dates and links only, however long
+//! the archives are.
+//!
+//! The file is created unlinked ([`tempfile::tempfile`]), so nothing is left
+//! behind whatever way the process ends. Records are a plain length-prefixed
+//! encoding of [`Thread`]s, written and read by this module only.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+use crate::model::{Message, Thread};
+
+/// Where an archive was set aside: enough to read it back, and how many
+/// threads it has (what lists and feeds need without reading it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aside {
+    pub threads: usize,
+    at: u64,
+    len: u64,
+}
+
+/// The temporary file archives are set aside in.
+#[derive(Debug)]
+pub struct AsideFile {
+    file: File,
+    /// Where the next record goes; appends take the lock, reads do not.
+    end: Mutex<u64>,
+}
+
+impl AsideFile {
+    /// A new, already unlinked, file in the temporary folder (`TMPDIR`).
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            file: tempfile::tempfile()?,
+            end: Mutex::new(0),
+        })
+    }
+
+    /// Writes `archive` and says where it went.
+    pub fn put(&self, archive: &[Thread]) -> io::Result<Aside> {
+        let bytes = encode(archive);
+        let len = bytes.len() as u64;
+        let mut end = self
+            .end
+            .lock()
+            .map_err(|_| io::Error::other("a thread writing the archive file panicked"))?;
+        let at = *end;
+        self.file.write_all_at(&bytes, at)?;
+        *end += len;
+        Ok(Aside {
+            threads: archive.len(),
+            at,
+            len,
+        })
+    }
+
+    /// Reads back an archive [`AsideFile::put`] wrote.
+    pub fn get(&self, aside: &Aside) -> io::Result<Vec<Thread>> {
+        let len = usize::try_from(aside.len).map_err(io::Error::other)?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, aside.at)?;
+        let archive = decode(&bytes)?;
+        if archive.len() != aside.threads {
+            return Err(bad("thread count"));
+        }
+        Ok(archive)
+    }
+}
+
+fn encode(archive: &[Thread]) -> Vec<u8> {
+    let size: usize = archive
+        .iter()
+        .map(|t| {
+            16 + t.post.name.len()
+                + t.post.text.len()
+                + t.replies
+                    .iter()
+                    .map(|r| 16 + r.name.len() + r.text.len())
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size + 8);
+    put_len(&mut out, archive.len());
+    for t in archive {
+        put_message(&mut out, &t.post);
+        put_len(&mut out, t.replies.len());
+        for r in &t.replies {
+            put_message(&mut out, r);
+        }
+    }
+    out
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+}
+
+fn put_message(out: &mut Vec<u8>, m: &Message) {
+    for s in [&m.name, &m.text] {
+        put_len(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the archive file is damaged ({what})"),
+    )
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn len(&mut self) -> io::Result<usize> {
+        let (head, rest) = self.0.split_at_checked(8).ok_or_else(|| bad("length"))?;
+        self.0 = rest;
+        let mut n = [0; 8];
+        n.copy_from_slice(head);
+        usize::try_from(u64::from_le_bytes(n)).map_err(|_| bad("length"))
+    }
+
+    fn string(&mut self) -> io::Result<String> {
+        let n = self.len()?;
+        let (head, rest) = self.0.split_at_checked(n).ok_or_else(|| bad("text"))?;
+        self.0 = rest;
+        String::from_utf8(head.to_vec()).map_err(|_| bad("UTF-8"))
+    }
+
+    fn message(&mut self) -> io::Result<Message> {
+        Ok(Message {
+            name: self.string()?,
+            text: self.string()?,
+        })
+    }
+
+    /// A count of items of at least `min` bytes each, checked against what
+    /// is left so that a damaged count cannot reserve memory it never fills.
+    fn count(&mut self, min: usize) -> io::Result<usize> {
+        let n = self.len()?;
+        if n > self.0.len() / min {
+            return Err(bad("count"));
+        }
+        Ok(n)
+    }
+}
+
+fn decode(bytes: &[u8]) -> io::Result<Vec<Thread>> {
+    let mut r = Reader(bytes);
+    let n = r.count(24)?;
+    let mut archive = Vec::with_capacity(n);
+    for _ in 0..n {
+        let post = r.message()?;
+        let replies = r.count(16)?;
+        let mut list = Vec::with_capacity(replies);
+        for _ in 0..replies {
+            list.push(r.message()?);
+        }
+        archive.push(Thread {
+            post,
+            replies: list,
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(archive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(name: &str, text: &str) -> Message {
+        Message {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn archives_come_back_as_they_went_in() {
+        let file = AsideFile::new().unwrap();
+        let a = vec![
+            Thread {
+                post: msg("Ann", "Why?\n😀 <b>&"),
+                replies: vec![msg("Bob", "Because."), msg("", "")],
+            },
+            Thread {
+                post: msg("Cy", ""),
+                replies: vec![],
+            },
+        ];
+        let b: Vec<Thread> = Vec::new();
+        let at_a = file.put(&a).unwrap();
+        let at_b = file.put(&b).unwrap();
+        assert_eq!(at_a.threads, 2);
+        assert_eq!(at_b.threads, 0);
+        assert_eq!(file.get(&at_b).unwrap(), b);
+        assert_eq!(file.get(&at_a).unwrap(), a);
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_not_a_panic() {
+        let a = vec![Thread {
+            post: msg("Ann", "Q"),
+            replies: vec![msg("Bob", "A")],
+        }];
+        let bytes = encode(&a);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge).is_err());
+        let mut not_utf8 = bytes;
+        not_utf8[16] = 0xff;
+        assert!(decode(&not_utf8).is_err());
+    }
+}
