@@ -323,7 +323,13 @@ fn load_from(
             .map(|(path, _)| {
                 let key = store_key(dir, path);
                 let known = kept.as_ref().and_then(|k| k.get(&key));
-                parse_one(path, source, &loaded.catalog.people, known, cache.aside.as_deref())
+                parse_one(
+                    path,
+                    source,
+                    &loaded.catalog.people,
+                    known,
+                    cache.aside.as_deref(),
+                )
             })
             .collect();
         for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
@@ -403,7 +409,9 @@ fn load_from(
             && let Some(s) = store.as_deref_mut()
         {
             if let Err(e) = s.save(&changed, &[]) {
-                loaded.problems.push(store_problem(s.location(), "write", &e));
+                loaded
+                    .problems
+                    .push(store_problem(s.location(), "write", &e));
                 store = None;
             }
             changed.clear();

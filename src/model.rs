@@ -211,7 +211,9 @@ pub struct Book {
 impl Book {
     /// How many threads the archive has, set aside or not.
     pub fn thread_count(&self) -> usize {
-        self.aside.as_ref().map_or(self.archive.len(), |a| a.threads)
+        self.aside
+            .as_ref()
+            .map_or(self.archive.len(), |a| a.threads)
     }
 
     /// Whether the archive is in (it has a thread).

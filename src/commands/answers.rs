@@ -98,7 +98,10 @@ pub fn run(
     let book = match content.catalog.full(book) {
         Ok(book) => book,
         Err(e) => {
-            eprintln!("error: {}: cannot read its archive back: {e}", book.path.display());
+            eprintln!(
+                "error: {}: cannot read its archive back: {e}",
+                book.path.display()
+            );
             return exit(EXIT_FATAL);
         }
     };
