@@ -434,12 +434,14 @@ fn load_from(
         }
     }
     let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (path, cached) in &cache.books {
+    // A one-run load hands its books over; a long-running cache keeps them.
+    let hand_over = cache.set_aside;
+    for (path, cached) in &mut cache.books {
         loaded.problems.extend(cached.problems.iter().cloned());
         if cached.broken {
             loaded.rejected.push(path.clone());
         }
-        let Some(Good { book, .. }) = &cached.last_good else {
+        let Some(Good { book, .. }) = &mut cached.last_good else {
             continue;
         };
         // Slugs become URLs and ids; two that differ only in case collide on
@@ -463,7 +465,11 @@ fn load_from(
             if cached.broken {
                 loaded.kept.push(path.clone());
             }
-            loaded.catalog.books.push(book.clone());
+            let book = match hand_over {
+                true => std::mem::replace(book, placeholder(book)),
+                false => book.clone(),
+            };
+            loaded.catalog.books.push(book);
         }
     }
     loaded
@@ -474,6 +480,27 @@ fn load_from(
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
     Ok(loaded)
+}
+
+/// What a one-run cache keeps of a book it handed over: nothing but its
+/// path and window (the cache is dropped right after).
+fn placeholder(book: &Book) -> Book {
+    Book {
+        slug: String::new(),
+        path: PathBuf::new(),
+        title: String::new(),
+        description: None,
+        authors: Vec::new(),
+        window: book.window,
+        cover: None,
+        links: Vec::new(),
+        archive: Vec::new(),
+        body: String::new(),
+        aliases: Vec::new(),
+        pin: Vec::new(),
+        hide: Vec::new(),
+        aside: None,
+    }
 }
 
 /// Book files parsed in parallel at a time (see [`load_from`]).
