@@ -369,7 +369,7 @@ fn load_from(
                                 let (book, _) =
                                     parse_book(path, &v.text, &loaded.catalog.people, tz);
                                 book.map(|book| Good {
-                                    book: set_aside(book, cache.aside.as_deref()),
+                                    book: set_aside(book, &v.hash, cache.aside.as_deref()),
                                     read_at: v.read_at,
                                 })
                             }
@@ -549,19 +549,20 @@ fn parse_one(
     let hash = sha256_hex(&text);
     let stored = known.is_some_and(|(h, _)| *h == hash);
     Parsed {
-        book: Some(set_aside(book, aside)),
+        book: Some(set_aside(book, &hash, aside)),
         problems,
         hash: Some(hash),
         text: (!stored).then_some(text),
     }
 }
 
-/// `book` with its archive moved to `aside`, when there is one and the
-/// write works (else the archive stays in memory).
-fn set_aside(mut book: Book, aside: Option<&AsideFile>) -> Book {
+/// `book`, read from a text whose SHA-256 is `hash`, with its archive
+/// moved to `aside`, when there is one and the write works (else the
+/// archive stays in memory).
+fn set_aside(mut book: Book, hash: &str, aside: Option<&AsideFile>) -> Book {
     if let Some(file) = aside
         && !book.archive.is_empty()
-        && let Ok(at) = file.put(&book.archive)
+        && let Ok(at) = file.put(&book.archive, hash)
     {
         book.archive = Vec::new();
         book.aside = Some(at);

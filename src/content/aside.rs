@@ -16,13 +16,28 @@ use std::sync::Mutex;
 
 use crate::model::{Message, Thread};
 
-/// Where an archive was set aside: enough to read it back, and how many
-/// threads it has (what lists and feeds need without reading it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an archive was set aside: enough to read it back, how many
+/// threads it has (what lists and feeds need without reading it), and the
+/// SHA-256 of the file text it came from.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Aside {
     pub threads: usize,
+    source: String,
     at: u64,
     len: u64,
+}
+
+/// What a book's `Debug` (and so a page's key, see `site::key`) shows of
+/// its archive: its content, by the text's hash, and never where it
+/// happens to sit in the file, which changes from run to run while an
+/// edit that keeps the length would not change it.
+impl std::fmt::Debug for Aside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aside")
+            .field("threads", &self.threads)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 /// The temporary file archives are set aside in.
@@ -42,8 +57,9 @@ impl AsideFile {
         })
     }
 
-    /// Writes `archive` and says where it went.
-    pub fn put(&self, archive: &[Thread]) -> io::Result<Aside> {
+    /// Writes `archive`, read from a text whose SHA-256 is `source`, and
+    /// says where it went.
+    pub fn put(&self, archive: &[Thread], source: &str) -> io::Result<Aside> {
         let bytes = encode(archive);
         let len = bytes.len() as u64;
         let mut end = self
@@ -55,6 +71,7 @@ impl AsideFile {
         *end += len;
         Ok(Aside {
             threads: archive.len(),
+            source: source.to_string(),
             at,
             len,
         })
@@ -198,8 +215,8 @@ mod tests {
             },
         ];
         let b: Vec<Thread> = Vec::new();
-        let at_a = file.put(&a).unwrap();
-        let at_b = file.put(&b).unwrap();
+        let at_a = file.put(&a, "a").unwrap();
+        let at_b = file.put(&b, "b").unwrap();
         assert_eq!(at_a.threads, 2);
         assert_eq!(at_b.threads, 0);
         assert_eq!(file.get(&at_b).unwrap(), b);

@@ -476,6 +476,26 @@ fn once_rewrites_only_the_pages_whose_inputs_changed() {
         .collect()
     );
 
+    // A word of its archive, for one of the same length: the page shows
+    // the new word (archives of a one-run command are set aside in a
+    // temporary file; the page's key must follow their content, not their
+    // size).
+    site.write(
+        rml,
+        site.read(rml)
+            .replace("Ccontinuous training", "Ccontinual1 training"),
+    );
+    let run = site.run(&["--now", "2024-10-21T10:01:30+02:00", "once"]);
+    ok(&run);
+    assert!(run.stdout.contains("(1 written)"), "{}", run.stdout);
+    let page = site.read("public/books/20221121-reliable-machine-learning.html");
+    // (`\u201Ccontinuous` in the file: an escaped quote, then the word.)
+    assert!(
+        page.contains("continual1 training"),
+        "the edit is not on the page"
+    );
+    let second = mtimes(&out);
+
     // Its title: every page that shows it, and the feeds.
     site.write(
         rml,
