@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-#! `bookweek build` against Hugo on the same N books: wall time and peak RSS
+#! `bookweek build` against Hugo on the same N books, two jobs (the feeds
+#! alone; the feeds and a page per book with its archive): wall time and peak RSS
 #! of each, side by side in one run, and the ratios. A benchmark, not a test.
 #
 # usage: bench/build-vs-hugo.sh [N ...]        (default: 1000 10000)
@@ -39,16 +40,41 @@ summarize() {
         END { printf "%.2f %d\n", (NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2), m / 1024 }'
 }
 
-printf '%8s %10s %8s %10s %8s %8s %8s\n' books "bookweek s" MiB "hugo s" MiB "speed" memory
+# One site, one job, both sides: prints "seconds MiB" of bookweek then Hugo.
+#   $1: the site folder; $2: feeds | site
+side_by_side() {
+    local site=$1 job=$2 bw hu
+    bw=$(for _ in $(seq "$runs"); do
+        rm -rf "$site/public" "$site/state"
+        (cd "$site" && measure "$BOOKWEEK_BIN" --config "config/$job.yaml" \
+            --now 9000-01-01T00:00:00Z build)
+    done | summarize)
+    hu=$(for _ in $(seq "$runs"); do
+        rm -rf "$site/hugo-public" "$site/resources"
+        (cd "$site" && measure hugo --quiet --config "hugo-$job.toml" -d hugo-public)
+    done | summarize)
+    echo "$bw $hu"
+}
+
+printf '%-6s %8s %10s %8s %10s %8s %8s %8s\n' job books "bookweek s" MiB "hugo s" MiB speed memory
 for n in "${sizes[@]}"; do
     site=$work/$n
     python3 "$repo/bench/gen-books.py" "$source_dir" "$n" "$site/content"
-    mkdir -p "$site/config"
-    cat >"$site/config/bookweek.yaml" <<YAML
+    mkdir -p "$site/config" "$site/layouts/_default"
+    # feeds: the books' pages are made by another site (bookweek writes the
+    # three feeds and its small index pages); Hugo writes the RSS only.
+    # site: bookweek also makes every book's page with its whole archive;
+    # Hugo makes a page per book rendering the same archive's markdown.
+    for job in feeds site; do
+        {
+            cat <<YAML
 site:
   title: Book of the Week
   base_url: https://example.org
   timezone: Europe/Berlin
+YAML
+            [ "$job" = feeds ] && echo "  book_path: https://books.example.net/b/{slug}/"
+            cat <<YAML
 paths:
   content: content
   output: public
@@ -56,7 +82,9 @@ paths:
 feeds:
   limit: 50
 YAML
-    cat >"$site/hugo.toml" <<'TOML'
+        } >"$site/config/$job.yaml"
+    done
+    cat >"$site/hugo-feeds.toml" <<'TOML'
 baseURL = "https://example.org/"
 title = "Book of the Week"
 disableKinds = ["taxonomy", "term", "sitemap", "robotsTXT", "404"]
@@ -69,18 +97,20 @@ limit = 50
 [frontmatter]
 date = ["start"]
 TOML
-    bw=$(for _ in $(seq "$runs"); do
-        rm -rf "$site/public" "$site/state"
-        (cd "$site" && measure "$BOOKWEEK_BIN" --now 9000-01-01T00:00:00Z build)
-    done | summarize)
-    hu=$(for _ in $(seq "$runs"); do
-        rm -rf "$site/hugo-public" "$site/resources"
-        (cd "$site" && measure hugo --quiet -d hugo-public)
-    done | summarize)
-    read -r bt bm <<<"$bw"
-    read -r ht hm <<<"$hu"
-    printf '%8d %10s %8s %10s %8s %7.2fx %7.2fx\n' "$n" "$bt" "$bm" "$ht" "$hm" \
-        "$(echo "$ht / $bt" | bc -l)" "$(echo "$bm / $hm" | bc -l)"
-    rm -rf "$site"
+    sed -e 's/^page = \[\]/page = ["HTML"]/' "$site/hugo-feeds.toml" >"$site/hugo-site.toml"
+    cat >"$site/layouts/_default/single.html" <<'HTML'
+<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>
+<body><main><h1>{{ .Title }}</h1>{{ .Content }}
+{{ range $i, $t := .Params.archive }}<section id="q{{ add $i 1 }}"><h3>{{ $t.name }}</h3>{{ $t.text | markdownify }}
+{{ range $t.replies }}<div><b>{{ .name }}</b>{{ .text | markdownify }}</div>{{ end }}</section>
+{{ end }}</main></body></html>
+HTML
+    for job in feeds site; do
+        read -r bt bm ht hm <<<"$(side_by_side "$site" "$job")"
+        printf '%-6s %8d %10s %8s %10s %8s %7.2fx %7.2fx\n' "$job" "$n" "$bt" "$bm" "$ht" "$hm" \
+            "$(echo "$ht / $bt" | bc -l)" "$(echo "$bm / $hm" | bc -l)"
+    done
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$site"
 done
 echo "speed: Hugo's time / bookweek's (higher is better); memory: bookweek's peak RSS / Hugo's"
+echo "feeds: the three feeds (Hugo: RSS only); site: every book's page with its archive too"
