@@ -82,8 +82,9 @@ pub(super) fn home(ctx: &Context, templates: &Templates) -> Result<String, Rende
 }
 
 /// Every book in archive order: the one on now, the upcoming ones (the
-/// next first), then the past ones, newest first.
-fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Book> {
+/// next first), then the past ones, newest first. Computed once per build
+/// (each page of the archive takes its slice of it).
+pub(super) fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Book> {
     let now = inputs.now;
     let books = &inputs.catalog.books;
     let of = |state: State| books.iter().filter(move |b| State::of(b, now) == state);
@@ -120,9 +121,8 @@ pub(super) struct ArchiveView {
     pager: Pager,
 }
 
-pub(super) fn archive_view(inputs: &Inputs, page: usize) -> ArchiveView {
+pub(super) fn archive_view(inputs: &Inputs, ordered: &[&Book], page: usize) -> ArchiveView {
     let config = inputs.config;
-    let ordered = archive_order(inputs);
     let pages = view::page_count(ordered.len());
     let mut groups: Vec<Group> = Vec::new();
     for book in ordered
@@ -158,7 +158,7 @@ pub(super) fn archive(
     page: usize,
 ) -> Result<String, RenderError> {
     let config = ctx.inputs.config;
-    let v = archive_view(ctx.inputs, page);
+    let v = archive_view(ctx.inputs, &ctx.archive, page);
     let meta = PageMeta {
         title: if v.pager.pages > 1 {
             format!("All books, page {page}")

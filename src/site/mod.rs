@@ -435,6 +435,8 @@ enum What {
 struct Context<'a> {
     inputs: &'a Inputs<'a>,
     site: SiteView,
+    /// Every book in the archive's order.
+    archive: Vec<&'a Book>,
 }
 
 impl<'a> Context<'a> {
@@ -442,6 +444,7 @@ impl<'a> Context<'a> {
         Self {
             inputs,
             site: site_view(inputs.config),
+            archive: index::archive_order(inputs),
         }
     }
 }
@@ -491,10 +494,15 @@ fn plan(inputs: &Inputs) -> (Vec<Job>, Vec<Problem>) {
         key::of(&common, "home", &index::home_view(inputs)),
         What::Home,
     );
+    let ordered = index::archive_order(inputs);
     for page in 1..=index::archive_pages(inputs.catalog) {
         push(
             index::archive_path(page),
-            key::of(&common, "archive", &index::archive_view(inputs, page)),
+            key::of(
+                &common,
+                "archive",
+                &index::archive_view(inputs, &ordered, page),
+            ),
             What::Archive { page },
         );
     }
