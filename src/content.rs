@@ -556,15 +556,16 @@ fn parse_one(
     }
 }
 
-/// `book`, read from a text whose SHA-256 is `hash`, with its archive
-/// moved to `aside`, when there is one and the write works (else the
+/// `book`, read from a text whose SHA-256 is `hash`, with its archive and
+/// body moved to `aside`, when there is one and the write works (else the
 /// archive stays in memory).
 fn set_aside(mut book: Book, hash: &str, aside: Option<&AsideFile>) -> Book {
     if let Some(file) = aside
-        && !book.archive.is_empty()
-        && let Ok(at) = file.put(&book.archive, hash)
+        && (!book.archive.is_empty() || !book.body.is_empty())
+        && let Ok(at) = file.put(&book.archive, &book.body, hash)
     {
         book.archive = Vec::new();
+        book.body = String::new();
         book.aside = Some(at);
     }
     book

@@ -203,8 +203,8 @@ pub struct Book {
     /// Editor overrides of the answer ranking: 1-based thread numbers.
     pub pin: Vec<usize>,
     pub hide: Vec<usize>,
-    /// Where `archive` was set aside (it is empty then): see
-    /// [`Catalog::full`].
+    /// Where `archive` and `body` were set aside (they are empty then):
+    /// see [`Catalog::full`].
     pub aside: Option<Aside>,
 }
 
@@ -243,8 +243,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// `book` with its archive: itself when the archive is in memory, else
-    /// a copy with the archive read back from where the load set it aside
+    /// `book` with its archive and body: itself when they are in memory,
+    /// else a copy with them read back from where the load set them aside
     /// (the one place the domain does IO: a temporary file of this run).
     pub fn full<'a>(&self, book: &'a Book) -> std::io::Result<Cow<'a, Book>> {
         let Some(aside) = &book.aside else {
@@ -254,9 +254,10 @@ impl Catalog {
             .aside
             .as_ref()
             .ok_or_else(|| std::io::Error::other("the archive file is gone"))?;
-        let archive = file.get(aside)?;
+        let (archive, body) = file.get(aside)?;
         Ok(Cow::Owned(Book {
             archive,
+            body,
             aside: None,
             ..book.clone()
         }))

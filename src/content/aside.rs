@@ -1,13 +1,14 @@
 //! Archives set aside: while a one-run command (`build`, `once`, `digest`)
-//! holds thousands of books, each book's Q&A archive waits in an unnamed
-//! temporary file instead of in memory, and is read back, one book at a
-//! time, by whatever shows it (a book's page, a recap). The catalog then
-//! costs memory per book for its title, dates and links only, however long
-//! the archives are.
+//! holds thousands of books, each book's Q&A archive and markdown body wait
+//! in an unnamed temporary file instead of in memory, and are read back,
+//! one book at a time, by whatever shows them (a book's page, a feed item,
+//! a digest). The catalog then costs memory per book for its title, dates
+//! and links only, however long the archives and bodies are.
 //!
 //! The file is created unlinked ([`tempfile::tempfile`]), so nothing is left
 //! behind whatever way the process ends. Records are a plain length-prefixed
-//! encoding of [`Thread`]s, written and read by this module only.
+//! encoding of the body and the [`Thread`]s, written and read by this module
+//! only.
 
 use std::fs::File;
 use std::io;
@@ -57,10 +58,10 @@ impl AsideFile {
         })
     }
 
-    /// Writes `archive`, read from a text whose SHA-256 is `source`, and
-    /// says where it went.
-    pub fn put(&self, archive: &[Thread], source: &str) -> io::Result<Aside> {
-        let bytes = encode(archive);
+    /// Writes `archive` and `body`, read from a text whose SHA-256 is
+    /// `source`, and says where they went.
+    pub fn put(&self, archive: &[Thread], body: &str, source: &str) -> io::Result<Aside> {
+        let bytes = encode(archive, body);
         let len = bytes.len() as u64;
         let mut end = self
             .end
@@ -77,20 +78,20 @@ impl AsideFile {
         })
     }
 
-    /// Reads back an archive [`AsideFile::put`] wrote.
-    pub fn get(&self, aside: &Aside) -> io::Result<Vec<Thread>> {
+    /// Reads back the archive and the body [`AsideFile::put`] wrote.
+    pub fn get(&self, aside: &Aside) -> io::Result<(Vec<Thread>, String)> {
         let len = usize::try_from(aside.len).map_err(io::Error::other)?;
         let mut bytes = vec![0; len];
         self.file.read_exact_at(&mut bytes, aside.at)?;
-        let archive = decode(&bytes)?;
+        let (archive, body) = decode(&bytes)?;
         if archive.len() != aside.threads {
             return Err(bad("thread count"));
         }
-        Ok(archive)
+        Ok((archive, body))
     }
 }
 
-fn encode(archive: &[Thread]) -> Vec<u8> {
+fn encode(archive: &[Thread], body: &str) -> Vec<u8> {
     let size: usize = archive
         .iter()
         .map(|t| {
@@ -102,7 +103,8 @@ fn encode(archive: &[Thread]) -> Vec<u8> {
                     .sum::<usize>()
         })
         .sum();
-    let mut out = Vec::with_capacity(size + 8);
+    let mut out = Vec::with_capacity(size + 16 + body.len());
+    put_string(&mut out, body);
     put_len(&mut out, archive.len());
     for t in archive {
         put_message(&mut out, &t.post);
@@ -118,11 +120,14 @@ fn put_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u64).to_le_bytes());
 }
 
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
 fn put_message(out: &mut Vec<u8>, m: &Message) {
-    for s in [&m.name, &m.text] {
-        put_len(out, s.len());
-        out.extend_from_slice(s.as_bytes());
-    }
+    put_string(out, &m.name);
+    put_string(out, &m.text);
 }
 
 fn bad(what: &str) -> io::Error {
@@ -168,8 +173,9 @@ impl Reader<'_> {
     }
 }
 
-fn decode(bytes: &[u8]) -> io::Result<Vec<Thread>> {
+fn decode(bytes: &[u8]) -> io::Result<(Vec<Thread>, String)> {
     let mut r = Reader(bytes);
+    let body = r.string()?;
     let n = r.count(24)?;
     let mut archive = Vec::with_capacity(n);
     for _ in 0..n {
@@ -187,7 +193,7 @@ fn decode(bytes: &[u8]) -> io::Result<Vec<Thread>> {
     if !r.0.is_empty() {
         return Err(bad("trailing bytes"));
     }
-    Ok(archive)
+    Ok((archive, body))
 }
 
 #[cfg(test)]
@@ -215,12 +221,12 @@ mod tests {
             },
         ];
         let b: Vec<Thread> = Vec::new();
-        let at_a = file.put(&a, "a").unwrap();
-        let at_b = file.put(&b, "b").unwrap();
+        let at_a = file.put(&a, "# Body\n\ntext ✓", "a").unwrap();
+        let at_b = file.put(&b, "", "b").unwrap();
         assert_eq!(at_a.threads, 2);
         assert_eq!(at_b.threads, 0);
-        assert_eq!(file.get(&at_b).unwrap(), b);
-        assert_eq!(file.get(&at_a).unwrap(), a);
+        assert_eq!(file.get(&at_b).unwrap(), (b, String::new()));
+        assert_eq!(file.get(&at_a).unwrap(), (a, "# Body\n\ntext ✓".into()));
     }
 
     #[test]
@@ -229,15 +235,21 @@ mod tests {
             post: msg("Ann", "Q"),
             replies: vec![msg("Bob", "A")],
         }];
-        let bytes = encode(&a);
+        let bytes = encode(&a, "body");
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
         huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode(&huge).is_err());
-        let mut not_utf8 = bytes;
-        not_utf8[16] = 0xff;
-        assert!(decode(&not_utf8).is_err());
+        let mut huge = bytes.clone();
+        huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge).is_err());
+        // In the body, then in the first name.
+        for at in [8, 28] {
+            let mut not_utf8 = bytes.clone();
+            not_utf8[at] = 0xff;
+            assert!(decode(&not_utf8).is_err(), "{at}");
+        }
     }
 }
