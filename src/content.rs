@@ -1024,7 +1024,7 @@ pub fn parse_book(
     people: &BTreeMap<String, Person>,
     tz: Tz,
 ) -> (Option<Book>, Vec<Problem>) {
-    let (fm, map) = match parse_yaml(path, text) {
+    let (fm, mut map) = match parse_yaml(path, text) {
         Ok(x) => x,
         Err(p) => return (None, vec![p]),
     };
@@ -1071,7 +1071,7 @@ pub fn parse_book(
         ok
     });
     let links = links(&mut r, &map);
-    let archive = archive(&mut r, &map);
+    let archive = archive(&mut r, &mut map);
     let aliases = book_aliases(&mut r, &map, &authors);
     let pin = thread_numbers(&mut r, &map, "pin", archive.len());
     let hide = thread_numbers(&mut r, &map, "hide", archive.len());
@@ -1452,17 +1452,40 @@ fn thread_numbers(r: &mut Report, map: &Mapping, key: &str, threads: usize) -> V
     out
 }
 
-fn message(v: &Mapping) -> Option<Message> {
-    let name = v.get("name").and_then(scalar_text).unwrap_or_default();
-    let text = v.get("text").and_then(scalar_text)?;
-    Some(Message {
-        name: name.trim().to_string(),
-        text,
-    })
+/// A value without its tags (`!tag value`), as `Value::as_mapping` sees it.
+fn untagged(mut v: Value) -> Value {
+    while let Value::Tagged(tagged) = v {
+        v = tagged.value;
+    }
+    v
 }
 
-fn archive(r: &mut Report, map: &Mapping) -> Vec<Thread> {
-    let items = match map.get("archive") {
+/// [`scalar_text`] of a value taken out of its mapping: a string is moved,
+/// not copied (archives are most of a book's text).
+fn owned_text(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        other => scalar_text(&other),
+    }
+}
+
+/// A thread's post or a reply, taken out of its mapping.
+fn message(v: Value) -> Option<(Message, Mapping)> {
+    let Value::Mapping(mut m) = untagged(v) else {
+        return None;
+    };
+    let name = m.remove("name").and_then(owned_text).unwrap_or_default();
+    let text = m.remove("text").and_then(owned_text)?;
+    let name = match name.trim() {
+        trimmed if trimmed.len() == name.len() => name,
+        trimmed => trimmed.to_string(),
+    };
+    Some((Message { name, text }, m))
+}
+
+/// The `archive:` list, taken out of `map` (its strings are moved).
+fn archive(r: &mut Report, map: &mut Mapping) -> Vec<Thread> {
+    let items = match map.get_mut("archive").map(std::mem::take) {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(items)) => items,
         Some(_) => {
@@ -1474,22 +1497,22 @@ fn archive(r: &mut Report, map: &Mapping) -> Vec<Thread> {
         }
     };
     let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let at = [Seg::Key("archive"), Seg::Index(i)];
-        let Some((post, m)) = item.as_mapping().and_then(|m| Some((message(m)?, m))) else {
+        let Some((post, mut m)) = message(item) else {
             r.warning(
                 &at,
                 format!("archive thread {} has no `text`; it is left out", i + 1),
             );
             continue;
         };
-        let replies = match m.get("replies") {
+        let replies = match m.remove("replies") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Sequence(rs)) => rs
-                .iter()
+                .into_iter()
                 .enumerate()
                 .filter_map(|(j, rv)| {
-                    let msg = rv.as_mapping().and_then(message);
+                    let msg = message(rv).map(|(msg, _)| msg);
                     if msg.is_none() {
                         r.warning(
                             &[
