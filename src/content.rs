@@ -155,7 +155,8 @@ pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 /// database), so that `build` and `once` publish it while an edit has broken
 /// the file, as the daemon does. The loader asks and hands over changes; it
 /// never decides how they are stored.
-pub trait Store {
+/// `Send`: versions are saved while the next books are parsed.
+pub trait Store: Send {
     /// Where the store is, for messages.
     fn location(&self) -> &Path;
     /// The key, hash and read time of every kept version.
@@ -318,20 +319,44 @@ fn load_from(
     // Read and parse in parallel, a chunk at a time, so that no more than a
     // chunk of whole archives is ever in memory at once.
     for chunk in todo.chunks(PARSE_CHUNK) {
-        let parsed: Vec<Parsed> = chunk
-            .par_iter()
-            .map(|(path, _)| {
-                let key = store_key(dir, path);
-                let known = kept.as_ref().and_then(|k| k.get(&key));
-                parse_one(
-                    path,
-                    source,
-                    &loaded.catalog.people,
-                    known,
-                    cache.aside.as_deref(),
-                )
-            })
-            .collect();
+        // New versions go to the store as they come, not all at the end (a
+        // first run over thousands of books would hold every text at once),
+        // while the next chunk is parsed.
+        let to_save = match changed_bytes >= SAVE_BYTES {
+            true => {
+                changed_bytes = 0;
+                std::mem::take(&mut changed)
+            }
+            false => Vec::new(),
+        };
+        let (parsed, saved) = rayon::join(
+            || {
+                chunk
+                    .par_iter()
+                    .map(|(path, _)| {
+                        let key = store_key(dir, path);
+                        let known = kept.as_ref().and_then(|k| k.get(&key));
+                        parse_one(
+                            path,
+                            source,
+                            &loaded.catalog.people,
+                            known,
+                            cache.aside.as_deref(),
+                        )
+                    })
+                    .collect::<Vec<Parsed>>()
+            },
+            || match store.as_deref_mut() {
+                Some(s) if !to_save.is_empty() => s
+                    .save(&to_save, &[])
+                    .map_err(|e| store_problem(s.location(), "write", &e)),
+                _ => Ok(()),
+            },
+        );
+        if let Err(p) = saved {
+            loaded.problems.push(p);
+            store = None;
+        }
         for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
             let key = store_key(dir, path);
             let Parsed {
@@ -402,20 +427,6 @@ fn load_from(
                     last_good,
                 },
             );
-        }
-        // New versions go to the store as they come, not all at the end: a
-        // first run over thousands of books would hold every text at once.
-        if changed_bytes >= SAVE_BYTES
-            && let Some(s) = store.as_deref_mut()
-        {
-            if let Err(e) = s.save(&changed, &[]) {
-                loaded
-                    .problems
-                    .push(store_problem(s.location(), "write", &e));
-                store = None;
-            }
-            changed.clear();
-            changed_bytes = 0;
         }
     }
     if let (Some(store), Some(hashes)) = (store, kept.take()) {
