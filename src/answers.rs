@@ -71,23 +71,21 @@ fn compare(chat: &[String], known: &[String]) -> Option<MatchKind> {
         return Some(MatchKind::Normalized);
     }
     // Middle initials ("Ankur A. Patel") carry no identity of their own.
-    let words = |t: &[String]| -> Vec<String> {
-        let mut w: Vec<String> = t.iter().filter(|x| x.len() > 1).cloned().collect();
-        w.sort();
-        w
-    };
-    let (a, b) = (words(chat), words(known));
-    if a.len() >= 2 && a == b {
+    // Names have a handful of words: counting beats sorting copies.
+    fn words(t: &[String]) -> impl Iterator<Item = &String> {
+        t.iter().filter(|x| x.len() > 1)
+    }
+    let (a, b) = (words(chat).count(), words(known).count());
+    let count = |t: &[String], w: &String| words(t).filter(|x| *x == w).count();
+    if a >= 2 && a == b && words(chat).all(|w| count(chat, w) == count(known, w)) {
         return Some(MatchKind::Reordered);
     }
     // A dropped middle name: first and last words agree and both names have
     // at least two words. Never a substring of a single word.
-    let ends = |t: &[String]| -> Option<(String, String)> {
-        let w: Vec<&String> = t.iter().filter(|x| x.len() > 1).collect();
-        (w.len() >= 2).then(|| (w[0].clone(), w[w.len() - 1].clone()))
-    };
-    if let (Some(x), Some(y)) = (ends(chat), ends(known))
-        && x == y
+    if a >= 2
+        && b >= 2
+        && words(chat).next() == words(known).next()
+        && words(chat).last() == words(known).last()
     {
         return Some(MatchKind::MiddleName);
     }
@@ -263,7 +261,7 @@ impl Resolver {
 
     /// Matches by the whole name: spelling variants, aliases and nicknames.
     fn full_name_match(&self, chat: &[String]) -> Option<(usize, MatchKind)> {
-        let joined = vec![chat.concat()];
+        let joined = chat.concat();
         let mut best: Option<(usize, MatchKind)> = None;
         let mut offer = |i: usize, kind: MatchKind| {
             if best.is_none_or(|(_, k)| kind < k) {
@@ -275,7 +273,7 @@ impl Resolver {
             let by_alias = a
                 .aliases
                 .iter()
-                .any(|n| compare(chat, n).is_some() || (n.len() == 1 && joined == *n))
+                .any(|n| compare(chat, n).is_some() || (n.len() == 1 && n[0] == joined))
                 .then_some(MatchKind::Alias);
             if let Some(kind) = by_name.or(by_alias) {
                 offer(i, kind);
@@ -1840,5 +1838,60 @@ mod tests {
             .unwrap(),
         );
         Resolver::new(&b, &BTreeMap::new());
+    }
+
+    #[test]
+    fn compare_counts_words_as_sorting_did() {
+        fn sorted_compare(chat: &[String], known: &[String]) -> Option<MatchKind> {
+            if chat.is_empty() || known.is_empty() {
+                return None;
+            }
+            if chat == known {
+                return Some(MatchKind::Normalized);
+            }
+            let words = |t: &[String]| -> Vec<String> {
+                let mut w: Vec<String> = t.iter().filter(|x| x.len() > 1).cloned().collect();
+                w.sort();
+                w
+            };
+            let (a, b) = (words(chat), words(known));
+            if a.len() >= 2 && a == b {
+                return Some(MatchKind::Reordered);
+            }
+            let ends = |t: &[String]| -> Option<(String, String)> {
+                let w: Vec<&String> = t.iter().filter(|x| x.len() > 1).collect();
+                (w.len() >= 2).then(|| (w[0].clone(), w[w.len() - 1].clone()))
+            };
+            match (ends(chat), ends(known)) {
+                (Some(x), Some(y)) if x == y => Some(MatchKind::MiddleName),
+                _ => None,
+            }
+        }
+        // Every list of up to four of these words, against every other.
+        let mut lists: Vec<Vec<String>> = vec![vec![]];
+        for _ in 0..4 {
+            let longer: Vec<Vec<String>> = lists
+                .iter()
+                .filter(|l| l.len() == lists.last().map_or(0, Vec::len))
+                .flat_map(|l| {
+                    ["a", "ann", "lee", "kim"].map(|w| {
+                        let mut l = l.clone();
+                        l.push(w.to_string());
+                        l
+                    })
+                })
+                .collect();
+            lists.extend(longer);
+        }
+        assert_eq!(lists.len(), 1 + 4 + 16 + 64 + 256);
+        for chat in &lists {
+            for known in &lists {
+                assert_eq!(
+                    compare(chat, known),
+                    sorted_compare(chat, known),
+                    "{chat:?} {known:?}"
+                );
+            }
+        }
     }
 }
