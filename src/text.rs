@@ -73,7 +73,8 @@ fn is_simple(event: &Event<'_>) -> bool {
 fn as_cleaned(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    while let Some(at) = rest.find(['<', '\u{a0}']) {
+    // U+00A0 is 0xC2 0xA0 in UTF-8; 0xC2 also starts other characters.
+    while let Some(at) = memchr::memchr2(b'<', 0xC2, rest.as_bytes()) {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
         if let Some(after) = rest.strip_prefix("<br />") {
@@ -83,8 +84,10 @@ fn as_cleaned(html: &str) -> String {
             out.push_str("&nbsp;");
             rest = after;
         } else {
-            out.push('<');
-            rest = &rest[1..];
+            // `<` or a character starting with 0xC2, copied as it is.
+            let len = rest.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
         }
     }
     out.push_str(rest);
@@ -1144,7 +1147,8 @@ fn chat_code(code: &str) -> String {
 /// Pushes chat text with its bare http(s) URLs as links, as Slack shows them.
 fn push_autolinked(text: &str, out: &mut Vec<Event<'_>>) {
     let (mut done, mut from) = (0, 0);
-    while let Some(found) = text[from..].find(['h', 'H']) {
+    // memchr: a `find` with a set of characters decodes every character.
+    while let Some(found) = memchr::memchr2(b'h', b'H', &text.as_bytes()[from..]) {
         let at = from + found;
         from = at + 1;
         let Some(end) = url_end(text, at) else {
@@ -1419,7 +1423,7 @@ fn plain_text_with(events: Vec<Event<'_>>, keep_urls: bool) -> String {
 /// another.
 fn push_spaced(out: &mut String, text: &str) {
     let mut rest = text;
-    while let Some(at) = rest.find([' ', '\t']) {
+    while let Some(at) = memchr::memchr2(b' ', b'\t', rest.as_bytes()) {
         out.push_str(&rest[..at]);
         if !out.ends_with(' ') {
             out.push(' ');
