@@ -5,7 +5,11 @@
 //! Everything here is deterministic and offline: plain signals with weights in
 //! [`WEIGHTS`], ties broken by archive order.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 
@@ -29,7 +33,8 @@ pub fn name_tokens(name: &str) -> Vec<String> {
             _ => {}
         }
     }
-    deunicode::deunicode(&plain)
+    // The Cow form is `deunicode` without the copy for names already ASCII.
+    deunicode::deunicode_with_tofu_cow(&plain, "[?]")
         .to_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|t| !t.is_empty())
@@ -66,23 +71,21 @@ fn compare(chat: &[String], known: &[String]) -> Option<MatchKind> {
         return Some(MatchKind::Normalized);
     }
     // Middle initials ("Ankur A. Patel") carry no identity of their own.
-    let words = |t: &[String]| -> Vec<String> {
-        let mut w: Vec<String> = t.iter().filter(|x| x.len() > 1).cloned().collect();
-        w.sort();
-        w
-    };
-    let (a, b) = (words(chat), words(known));
-    if a.len() >= 2 && a == b {
+    // Names have a handful of words: counting beats sorting copies.
+    fn words(t: &[String]) -> impl Iterator<Item = &String> {
+        t.iter().filter(|x| x.len() > 1)
+    }
+    let (a, b) = (words(chat).count(), words(known).count());
+    let count = |t: &[String], w: &String| words(t).filter(|x| *x == w).count();
+    if a >= 2 && a == b && words(chat).all(|w| count(chat, w) == count(known, w)) {
         return Some(MatchKind::Reordered);
     }
     // A dropped middle name: first and last words agree and both names have
     // at least two words. Never a substring of a single word.
-    let ends = |t: &[String]| -> Option<(String, String)> {
-        let w: Vec<&String> = t.iter().filter(|x| x.len() > 1).collect();
-        (w.len() >= 2).then(|| (w[0].clone(), w[w.len() - 1].clone()))
-    };
-    if let (Some(x), Some(y)) = (ends(chat), ends(known))
-        && x == y
+    if a >= 2
+        && b >= 2
+        && words(chat).next() == words(known).next()
+        && words(chat).last() == words(known).last()
     {
         return Some(MatchKind::MiddleName);
     }
@@ -140,7 +143,14 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// `book` must have its archive in memory ([`crate::model::Catalog::full`]):
+    /// the archive's participants decide which given names are unique.
     pub fn new(book: &Book, people: &BTreeMap<String, Person>) -> Self {
+        debug_assert!(
+            book.aside.is_none(),
+            "{}: the archive is set aside; resolve authors on Catalog::full",
+            book.slug
+        );
         let authors = book
             .authors
             .iter()
@@ -208,18 +218,19 @@ impl Resolver {
             .collect();
         participants.sort_unstable();
         participants.dedup();
+        // Tokenized once, not once per author.
+        let participants: Vec<Vec<String>> = participants.into_iter().map(name_tokens).collect();
         for i in 0..self.authors.len() {
             let Some(g) = &given[i] else { continue };
             let shared_by_author = given
                 .iter()
                 .enumerate()
                 .any(|(j, other)| j != i && other.as_ref() == Some(g));
-            let shared_by_participant = participants.iter().any(|p| {
-                let tokens = name_tokens(p);
+            let shared_by_participant = participants.iter().any(|tokens| {
                 // The one-word name itself is what is being decided.
                 tokens.len() > 1
                     && tokens.first() == Some(g)
-                    && self.full_name_match(&tokens).map(|(a, _)| a) != Some(i)
+                    && self.full_name_match(tokens).map(|(a, _)| a) != Some(i)
             });
             if !shared_by_author && !shared_by_participant {
                 self.authors[i].given = Some(g.clone());
@@ -250,7 +261,7 @@ impl Resolver {
 
     /// Matches by the whole name: spelling variants, aliases and nicknames.
     fn full_name_match(&self, chat: &[String]) -> Option<(usize, MatchKind)> {
-        let joined = vec![chat.concat()];
+        let joined = chat.concat();
         let mut best: Option<(usize, MatchKind)> = None;
         let mut offer = |i: usize, kind: MatchKind| {
             if best.is_none_or(|(_, k)| kind < k) {
@@ -262,7 +273,7 @@ impl Resolver {
             let by_alias = a
                 .aliases
                 .iter()
-                .any(|n| compare(chat, n).is_some() || (n.len() == 1 && joined == *n))
+                .any(|n| compare(chat, n).is_some() || (n.len() == 1 && n[0] == joined))
                 .then_some(MatchKind::Alias);
             if let Some(kind) = by_name.or(by_alias) {
                 offer(i, kind);
@@ -558,10 +569,118 @@ const META_PHRASES: &[&str] = &[
     "winner",
 ];
 
-/// The words of a text, lower case, with URLs counted apart.
-fn words_and_links(plain: &str) -> (Vec<String>, usize) {
+/// What a word is to the ranking, as bits: one look-up per word answers
+/// every question the signals ask of it.
+const STOP: u8 = 1;
+const FILLER: u8 = 1 << 1;
+/// The word starts one of the phrases of that list.
+const OPENS_PLACEHOLDER: u8 = 1 << 2;
+const OPENS_DEFLECTION: u8 = 1 << 3;
+const OPENS_META: u8 = 1 << 4;
+
+/// FNV-1a, for the fixed set of words in [`KINDS`]: SipHash's defence
+/// against chosen keys buys nothing for a set nobody can add to, and every
+/// word of every answer is looked up.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Every word the lists above name, with its kind bits.
+static KINDS: LazyLock<HashMap<&str, u8, BuildHasherDefault<Fnv>>> = LazyLock::new(|| {
+    let mut kinds = HashMap::default();
+    let mut mark = |word: &'static str, bit: u8| *kinds.entry(word).or_insert(0) |= bit;
+    STOP_WORDS.iter().for_each(|w| mark(w, STOP));
+    FILLER_WORDS.iter().for_each(|w| mark(w, FILLER));
+    for (phrases, bit) in [
+        (PLACEHOLDER_PHRASES, OPENS_PLACEHOLDER),
+        (DEFLECTION_PHRASES, OPENS_DEFLECTION),
+        (META_PHRASES, OPENS_META),
+    ] {
+        for phrase in phrases {
+            mark(phrase.split(' ').next().unwrap_or(phrase), bit);
+        }
+    }
+    kinds
+});
+
+/// A word of a text in lower case, and its kind bits.
+struct Word<'a> {
+    text: Cow<'a, str>,
+    kind: u8,
+}
+
+impl<'a> Word<'a> {
+    fn new(raw: &'a str) -> Self {
+        let text = lower_case(raw);
+        let kind = KINDS.get(text.as_ref()).copied().unwrap_or(0);
+        Self { text, kind }
+    }
+
+    /// Counts as substance: more than two characters (a third one exists)
+    /// or a number, and neither a stop word nor filler.
+    fn is_substance(&self) -> bool {
+        self.kind & (STOP | FILLER) == 0
+            && (self.text.chars().nth(2).is_some() || self.text.chars().all(|c| c.is_ascii_digit()))
+    }
+}
+
+/// A phrase list split into words once, to be matched against a text's
+/// words directly instead of joining both into strings per sentence.
+struct Phrases {
+    phrases: Vec<Vec<&'static str>>,
+    /// The kind bit of the phrases' first words.
+    opens: u8,
+}
+
+impl Phrases {
+    fn new(phrases: &[&'static str], opens: u8) -> Self {
+        Self {
+            phrases: phrases.iter().map(|p| p.split(' ').collect()).collect(),
+            opens,
+        }
+    }
+
+    /// Whether `words` hold one of the phrases as whole, consecutive
+    /// words. Words never contain a space, so this is the same as finding
+    /// " phrase " in the words joined by spaces and padded.
+    fn found_in(&self, words: &[Word<'_>]) -> bool {
+        (0..words.len())
+            .filter(|&i| words[i].kind & self.opens != 0)
+            .any(|i| {
+                self.phrases.iter().any(|phrase| {
+                    words[i..].len() >= phrase.len()
+                        && phrase.iter().zip(&words[i..]).all(|(p, w)| *p == w.text)
+                })
+            })
+    }
+}
+
+static PLACEHOLDERS: LazyLock<Phrases> =
+    LazyLock::new(|| Phrases::new(PLACEHOLDER_PHRASES, OPENS_PLACEHOLDER));
+static DEFLECTIONS: LazyLock<Phrases> =
+    LazyLock::new(|| Phrases::new(DEFLECTION_PHRASES, OPENS_DEFLECTION));
+static METAS: LazyLock<Phrases> = LazyLock::new(|| Phrases::new(META_PHRASES, OPENS_META));
+
+/// Appends the words of `plain` to `words`, lower case, with URLs counted
+/// apart: returns how many there are.
+fn push_words<'a>(plain: &'a str, words: &mut Vec<Word<'a>>) -> usize {
     let mut links = 0;
-    let mut words = Vec::new();
     for raw in plain.split_whitespace() {
         if raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.") {
             links += 1;
@@ -570,10 +689,22 @@ fn words_and_links(plain: &str) -> (Vec<String>, usize) {
         words.extend(
             raw.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
-                .map(str::to_lowercase),
+                .map(Word::new),
         );
     }
-    (words, links)
+    links
+}
+
+/// `word.to_lowercase()`, without a copy when nothing changes: for ASCII,
+/// lower case is the ASCII mapping.
+fn lower_case(word: &str) -> Cow<'_, str> {
+    if !word.is_ascii() {
+        Cow::Owned(word.to_lowercase())
+    } else if word.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    }
 }
 
 /// Distinct URLs in raw chat text: a markdown link usually repeats its URL
@@ -589,53 +720,89 @@ fn distinct_urls(raw: &str) -> usize {
     urls.len()
 }
 
-fn substance(words: &[String]) -> usize {
-    words
-        .iter()
-        .filter(|w| w.chars().count() > 2 || w.chars().all(|c| c.is_ascii_digit()))
-        .filter(|w| !STOP_WORDS.contains(&w.as_str()) && !FILLER_WORDS.contains(&w.as_str()))
-        .count()
+fn substance(words: &[Word<'_>]) -> usize {
+    words.iter().filter(|w| w.is_substance()).count()
 }
 
-/// Whether `words` (lower case) hold one of `phrases` as whole words.
-fn has_phrase(words: &[String], phrases: &[&str]) -> bool {
-    let lower = format!(" {} ", words.join(" "));
-    phrases.iter().any(|p| lower.contains(&format!(" {p} ")))
+/// A text's words, whole and sentence by sentence: sentences end at `.`,
+/// `!`, `?`, `;` and line ends.
+struct Words<'a> {
+    /// The words of every sentence, one sentence after the other.
+    by_sentence: Vec<Word<'a>>,
+    /// Each sentence's words in `by_sentence`.
+    sentences: Vec<Range<usize>>,
+    /// The words of the whole text when they are not `by_sentence`.
+    whole: Option<Vec<Word<'a>>>,
 }
 
-/// Words of substance outside the sentences that deflect, and whether any
-/// sentence deflects.
-fn substance_beside_deflections(plain: &str) -> (usize, bool) {
-    let (mut kept, mut deflects) = (0, false);
-    for sentence in plain.split(['.', '!', '?', '\n', ';']) {
-        let (words, _) = words_and_links(sentence);
-        if has_phrase(&words, DEFLECTION_PHRASES) {
-            deflects = true;
-        } else {
-            kept += substance(&words);
+impl<'a> Words<'a> {
+    fn of(plain: &'a str) -> Self {
+        let mut by_sentence = Vec::new();
+        let sentences = plain
+            .split(['.', '!', '?', '\n', ';'])
+            .map(|sentence| {
+                let start = by_sentence.len();
+                push_words(sentence, &mut by_sentence);
+                start..by_sentence.len()
+            })
+            .collect();
+        // Without anything a URL starts with, a word is any run of letters
+        // and digits, which never crosses the end of a sentence: the words
+        // of the text are those of its sentences, one after the other. A
+        // URL is skipped whole in the text but may be cut at a dot in a
+        // sentence ("https://example" and "com"), so then the text is read
+        // again.
+        let whole = ["http://", "https://", "www."]
+            .iter()
+            .any(|p| plain.contains(p))
+            .then(|| {
+                let mut whole = Vec::new();
+                push_words(plain, &mut whole);
+                whole
+            });
+        Self {
+            by_sentence,
+            sentences,
+            whole,
         }
     }
-    (kept, deflects)
+
+    /// The words of the whole text.
+    fn all(&self) -> &[Word<'a>] {
+        self.whole.as_deref().unwrap_or(&self.by_sentence)
+    }
+
+    /// Words of substance outside the sentences that deflect, and whether
+    /// any sentence deflects.
+    fn substance_beside_deflections(&self) -> (usize, bool) {
+        let (mut kept, mut deflects) = (0, false);
+        for range in &self.sentences {
+            let words = &self.by_sentence[range.clone()];
+            if DEFLECTIONS.found_in(words) {
+                deflects = true;
+            } else {
+                kept += substance(words);
+            }
+        }
+        (kept, deflects)
+    }
 }
 
 /// The signals of one answer text.
 fn signals(raw: &str) -> Signals {
     let plain = text::chat_to_plain(raw);
-    let (words, _) = words_and_links(&plain);
+    let words = Words::of(&plain);
+    let all = words.all();
     let links = distinct_urls(raw);
-    let n = substance(&words);
-    let has = |phrases: &[&str]| has_phrase(&words, phrases);
-    let (beside, deflects) = substance_beside_deflections(&plain);
-    let fillers = words
-        .iter()
-        .filter(|w| FILLER_WORDS.contains(&w.as_str()))
-        .count();
+    let n = substance(all);
+    let (beside, deflects) = words.substance_beside_deflections();
+    let fillers = all.iter().filter(|w| w.kind & FILLER != 0).count();
     Signals {
         words: n,
         links,
-        placeholder: has(PLACEHOLDER_PHRASES) && n < 2 * FEW_WORDS,
+        placeholder: PLACEHOLDERS.found_in(all) && n < 2 * FEW_WORDS,
         filler: fillers > 0 && n < FEW_WORDS / 2,
-        meta: has(META_PHRASES) && n < 3 * FEW_WORDS,
+        meta: METAS.found_in(all) && n < 3 * FEW_WORDS,
         pointer: (links > 0 && n < FEW_WORDS) || (deflects && beside < FEW_WORDS),
         reaction: n < 3,
         thanked: false,
@@ -656,7 +823,9 @@ fn score(s: &Signals) -> f64 {
 }
 
 fn question_score(question: &Message) -> (usize, f64) {
-    let (words, _) = words_and_links(&text::chat_to_plain(&question.text));
+    let plain = text::chat_to_plain(&question.text);
+    let mut words = Vec::new();
+    push_words(&plain, &mut words);
     let n = substance(&words);
     (n, WEIGHTS.question_words * (1.0 + n as f64).ln())
 }
@@ -705,7 +874,9 @@ struct Reply<'a> {
 /// The post an author's top-level message answers, if it is addressed to
 /// someone who asked earlier ("Krzysztof -- I think …"): the most recent
 /// earlier thread started by that person.
-fn addressed_thread(book: &Book, resolver: &Resolver, index: usize) -> Option<usize> {
+/// `askers[j]` is the lower-case name of thread `j`'s poster when that is
+/// not one of the book's authors.
+fn addressed_thread(book: &Book, askers: &[Option<String>], index: usize) -> Option<usize> {
     let text = book.archive[index]
         .post
         .text
@@ -714,11 +885,13 @@ fn addressed_thread(book: &Book, resolver: &Resolver, index: usize) -> Option<us
     let text_lower = text.to_lowercase();
     book.archive[..index]
         .iter()
+        .zip(askers)
         .enumerate()
         .rev()
-        .filter(|(_, t)| resolver.author_of(&t.post.name).is_none() && !t.post.name.is_empty())
-        .find(|(_, t)| {
-            let name = t.post.name.to_lowercase();
+        .filter_map(|(j, (t, name))| {
+            Some((j, name.as_deref()?)).filter(|_| !t.post.name.is_empty())
+        })
+        .find(|(_, name)| {
             let first = name.split_whitespace().next().unwrap_or("");
             let follows = |prefix: &str| {
                 text_lower.strip_prefix(prefix).is_some_and(|rest| {
@@ -728,7 +901,7 @@ fn addressed_thread(book: &Book, resolver: &Resolver, index: usize) -> Option<us
             };
             // A full name is enough; a first name alone must be followed by
             // punctuation ("Rohan - …", "Gant -- …") to count as an address.
-            follows(&name)
+            follows(name)
                 || (first.len() > 2
                     && text_lower.strip_prefix(first).is_some_and(|rest| {
                         rest.trim_start()
@@ -743,6 +916,22 @@ fn addressed_thread(book: &Book, resolver: &Resolver, index: usize) -> Option<us
 pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize) -> Ranking<'a> {
     let resolver = Resolver::new(book, people);
     let n = book.archive.len();
+    // An archive has thousands of messages by a few dozen names: each
+    // name is resolved once.
+    let mut known: HashMap<&str, Option<usize>> = HashMap::new();
+    for m in book
+        .archive
+        .iter()
+        .flat_map(|t| std::iter::once(&t.post).chain(&t.replies))
+    {
+        known
+            .entry(m.name.as_str())
+            .or_insert_with(|| resolver.author_of(&m.name).map(|(i, _)| i));
+    }
+    let author_of = |name: &str| match known.get(name) {
+        Some(&author) => author,
+        None => resolver.author_of(name).map(|(i, _)| i),
+    };
     let mut replies: Vec<Vec<Reply<'a>>> = book
         .archive
         .iter()
@@ -752,16 +941,29 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
                 .map(|r| Reply {
                     name: &r.name,
                     text: &r.text,
-                    author: resolver.author_of(&r.name).map(|(i, _)| i),
+                    author: author_of(&r.name),
                 })
                 .collect()
         })
         .collect();
+    // Lower-case names of the posters who are not authors, made on the
+    // first author post (`addressed_thread` reads them for each).
+    let mut askers: Option<Vec<Option<String>>> = None;
     let mut verdicts: Vec<Option<Verdict>> = vec![None; n];
     for (i, verdict) in verdicts.iter_mut().enumerate() {
         let post = &book.archive[i].post;
-        if let Some((author, _)) = resolver.author_of(&post.name) {
-            *verdict = Some(match addressed_thread(book, &resolver, i) {
+        if let Some(author) = author_of(&post.name) {
+            let askers = askers.get_or_insert_with(|| {
+                book.archive
+                    .iter()
+                    .map(|t| {
+                        author_of(&t.post.name)
+                            .is_none()
+                            .then(|| t.post.name.to_lowercase())
+                    })
+                    .collect()
+            });
+            *verdict = Some(match addressed_thread(book, askers, i) {
                 Some(j) => {
                     replies[j].push(Reply {
                         name: &post.name,
@@ -844,6 +1046,9 @@ pub fn rank<'a>(book: &'a Book, people: &BTreeMap<String, Person>, limit: usize)
 /// the ranking's order.
 fn pick_varied(ranked: Vec<Answer<'_>>, limit: usize) -> Vec<Answer<'_>> {
     let mut chosen = vec![false; ranked.len()];
+    // Each asker's name tokens, made when first needed and kept for the
+    // later passes.
+    let mut tokens: Vec<Option<Vec<String>>> = vec![None; ranked.len()];
     let mut askers: Vec<Vec<String>> = Vec::new();
     let mut count = 0;
     // Pass 0: pins, and the best answer with content to each asker; pass
@@ -858,13 +1063,13 @@ fn pick_varied(ranked: Vec<Answer<'_>>, limit: usize) -> Vec<Answer<'_>> {
             if count == limit {
                 break;
             }
-            let asker = name_tokens(&a.question.name);
-            let seen = askers.contains(&asker);
+            let asker = tokens[i].get_or_insert_with(|| name_tokens(&a.question.name));
+            let seen = askers.contains(asker);
             if !chosen[i] && takes(pass, a, seen) {
                 chosen[i] = true;
                 count += 1;
                 if !seen {
-                    askers.push(asker);
+                    askers.push(asker.clone());
                 }
             }
         }
@@ -1518,6 +1723,175 @@ mod tests {
                 "{poor}: {:?}",
                 signals(poor)
             );
+        }
+    }
+
+    /// The signals as they were computed before words were matched in
+    /// place: every word a new lower-case string, phrases found by joining
+    /// words into one string per sentence, lists searched one by one.
+    fn signals_by_joined_strings(raw: &str) -> Signals {
+        fn words(plain: &str) -> Vec<String> {
+            let mut words = Vec::new();
+            for raw in plain.split_whitespace() {
+                if raw.starts_with("http://")
+                    || raw.starts_with("https://")
+                    || raw.starts_with("www.")
+                {
+                    continue;
+                }
+                words.extend(
+                    raw.split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_lowercase),
+                );
+            }
+            words
+        }
+        fn substance(words: &[String]) -> usize {
+            words
+                .iter()
+                .filter(|w| w.chars().count() > 2 || w.chars().all(|c| c.is_ascii_digit()))
+                .filter(|w| {
+                    !STOP_WORDS.contains(&w.as_str()) && !FILLER_WORDS.contains(&w.as_str())
+                })
+                .count()
+        }
+        fn has(words: &[String], phrases: &[&str]) -> bool {
+            let lower = format!(" {} ", words.join(" "));
+            phrases.iter().any(|p| lower.contains(&format!(" {p} ")))
+        }
+        let plain = text::chat_to_plain(raw);
+        let all = words(&plain);
+        let n = substance(&all);
+        let (mut beside, mut deflects) = (0, false);
+        for sentence in plain.split(['.', '!', '?', '\n', ';']) {
+            let words = words(sentence);
+            if has(&words, DEFLECTION_PHRASES) {
+                deflects = true;
+            } else {
+                beside += substance(&words);
+            }
+        }
+        let links = distinct_urls(raw);
+        let fillers = all
+            .iter()
+            .filter(|w| FILLER_WORDS.contains(&w.as_str()))
+            .count();
+        Signals {
+            words: n,
+            links,
+            placeholder: has(&all, PLACEHOLDER_PHRASES) && n < 2 * FEW_WORDS,
+            filler: fillers > 0 && n < FEW_WORDS / 2,
+            meta: has(&all, META_PHRASES) && n < 3 * FEW_WORDS,
+            pointer: (links > 0 && n < FEW_WORDS) || (deflects && beside < FEW_WORDS),
+            reaction: n < 3,
+            thanked: false,
+        }
+    }
+
+    #[test]
+    fn signals_are_those_of_joined_strings() {
+        let mut texts: Vec<String> = [
+            // A URL is skipped whole in the text but cut at its dots in sentences.
+            "See https://example.org/forum.html and www.stack.overflow then reach out.",
+            "Docs at https://support.team.example/ for the support team. Thanks!",
+            "visit www.forums. It is the Forum; STACK OVERFLOW knows this stuff",
+            "see.https://x.org/forum.y and also.www.slack.com",
+            // Phrases across sentence ends and line ends do not count.
+            "You can reach out\nto the team. Better than me? No. Mailing; list",
+            "İSTANBUL, Straße, ÉCOLE, \u{212a}elvin: the thank-you note, 2021 and 42 of 7",
+            "I will answer this later today, stay tuned! 🙂",
+            "This channel is for the book of the week giveaway; the winner gets a free copy.",
+            "",
+            "...",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+        let loaded = crate::content::load(&root, chrono_tz::UTC).unwrap();
+        for book in &loaded.catalog.books {
+            for t in &book.archive {
+                texts.extend(
+                    std::iter::once(&t.post)
+                        .chain(&t.replies)
+                        .map(|m| m.text.clone()),
+                );
+            }
+        }
+        assert!(texts.len() > 1000, "{}", texts.len());
+        for text in &texts {
+            assert_eq!(signals(text), signals_by_joined_strings(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "the archive is set aside")]
+    fn resolving_a_book_whose_archive_is_set_aside_is_a_bug() {
+        let mut b = book(&["Ann Author"], vec![]);
+        let file = crate::content::AsideFile::new().unwrap();
+        b.aside = Some(
+            file.put(&[Thread {
+                post: msg("Reader", "Why?"),
+                replies: vec![msg("Ann Author", "Because.")],
+            }])
+            .unwrap(),
+        );
+        Resolver::new(&b, &BTreeMap::new());
+    }
+
+    #[test]
+    fn compare_counts_words_as_sorting_did() {
+        fn sorted_compare(chat: &[String], known: &[String]) -> Option<MatchKind> {
+            if chat.is_empty() || known.is_empty() {
+                return None;
+            }
+            if chat == known {
+                return Some(MatchKind::Normalized);
+            }
+            let words = |t: &[String]| -> Vec<String> {
+                let mut w: Vec<String> = t.iter().filter(|x| x.len() > 1).cloned().collect();
+                w.sort();
+                w
+            };
+            let (a, b) = (words(chat), words(known));
+            if a.len() >= 2 && a == b {
+                return Some(MatchKind::Reordered);
+            }
+            let ends = |t: &[String]| -> Option<(String, String)> {
+                let w: Vec<&String> = t.iter().filter(|x| x.len() > 1).collect();
+                (w.len() >= 2).then(|| (w[0].clone(), w[w.len() - 1].clone()))
+            };
+            match (ends(chat), ends(known)) {
+                (Some(x), Some(y)) if x == y => Some(MatchKind::MiddleName),
+                _ => None,
+            }
+        }
+        // Every list of up to four of these words, against every other.
+        let mut lists: Vec<Vec<String>> = vec![vec![]];
+        for _ in 0..4 {
+            let longer: Vec<Vec<String>> = lists
+                .iter()
+                .filter(|l| l.len() == lists.last().map_or(0, Vec::len))
+                .flat_map(|l| {
+                    ["a", "ann", "lee", "kim"].map(|w| {
+                        let mut l = l.clone();
+                        l.push(w.to_string());
+                        l
+                    })
+                })
+                .collect();
+            lists.extend(longer);
+        }
+        assert_eq!(lists.len(), 1 + 4 + 16 + 64 + 256);
+        for chat in &lists {
+            for known in &lists {
+                assert_eq!(
+                    compare(chat, known),
+                    sorted_compare(chat, known),
+                    "{chat:?} {known:?}"
+                );
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 //! always shown as text, and every HTML output goes through one allowlist-based
 //! `ammonia` cleaner as a second line of defence.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
@@ -32,9 +33,65 @@ pub fn markdown_to_html(src: &str) -> String {
 /// The HTML of an event stream, sanitized; a URL shown as a link's text is
 /// shortened so it cannot push a narrow screen wider.
 fn to_html(events: Vec<Event<'_>>) -> String {
+    let events = shorten_url_labels(events);
+    let simple = events.iter().all(is_simple);
     let mut html = String::with_capacity(events.len() * 16 + 16);
-    push_html(&mut html, shorten_url_labels(events).into_iter());
+    push_html(&mut html, events.into_iter());
+    if simple {
+        let fast = finish_html(&as_cleaned(&html));
+        debug_assert_eq!(fast, sanitize_html(&html), "the cleaner's shortcut differs");
+        return fast;
+    }
     sanitize_html(&html)
+}
+
+/// Events whose HTML the cleaner gives back unchanged but for spelling:
+/// paragraphs, emphasis, code spans, line breaks and text. pulldown-cmark
+/// writes them as allowed tags without attributes, always well nested,
+/// with `&`, `<` and `>` of the text escaped; html5ever reads that back to
+/// the same tree and writes it out the same way, except that `<br />`
+/// becomes `<br>` and U+00A0 `&nbsp;` (see [`as_cleaned`]). Most chat
+/// messages are only this, and skipping the parse and the tree saves a
+/// good share of a build. Links (attributes), lists, quotes and code blocks
+/// always go through the cleaner. Debug builds check every shortcut
+/// against the cleaner.
+fn is_simple(event: &Event<'_>) -> bool {
+    matches!(
+        event,
+        Event::Start(Tag::Paragraph | Tag::Emphasis | Tag::Strong | Tag::Strikethrough)
+            | Event::End(
+                TagEnd::Paragraph | TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough
+            )
+            | Event::Text(_)
+            | Event::Code(_)
+            | Event::SoftBreak
+            | Event::HardBreak
+    )
+}
+
+/// What the cleaner writes for HTML made of [`is_simple`] events only.
+fn as_cleaned(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    // U+00A0 is 0xC2 0xA0 in UTF-8; 0xC2 also starts other characters.
+    while let Some(at) = memchr::memchr2(b'<', 0xC2, rest.as_bytes()) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("<br />") {
+            out.push_str("<br>");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('\u{a0}') {
+            out.push_str("&nbsp;");
+            rest = after;
+        } else {
+            // `<` or a character starting with 0xC2, copied as it is.
+            let len = rest.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Archive (chat) text → plain text for reading, as in an email's text part:
@@ -401,10 +458,47 @@ fn is_forbidden_char(c: char) -> bool {
         || c == '\u{FFFF}'
 }
 
-fn normalize_input(src: &str) -> String {
-    src.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace(is_forbidden_char, "")
+/// Whether `s` holds a character [`is_forbidden_char`] rejects. Most text
+/// has none, so bytes are checked first: every such character is an ASCII
+/// control, DEL, or starts with 0xC2 (C1) or 0xEF (U+FFFE, U+FFFF).
+fn has_forbidden_char(s: &str) -> bool {
+    let suspect = |b: u8| (b < b' ' && b != b'\t' && b != b'\n') | matches!(b, 0x7F | 0xC2 | 0xEF);
+    // Whole chunks without an early exit, so the compiler can vectorize.
+    s.as_bytes()
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |any, &b| any | suspect(b)))
+        && s.contains(is_forbidden_char)
+}
+
+/// `s` without the characters [`is_forbidden_char`] rejects.
+fn drop_forbidden_chars(s: &str) -> String {
+    if has_forbidden_char(s) {
+        s.replace(is_forbidden_char, "")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Line ends as `\n` (`\r\n` and a lone `\r` alike), then the characters
+/// [`is_forbidden_char`] rejects dropped; most text is already like that.
+fn normalize_input(src: &str) -> Cow<'_, str> {
+    if !has_forbidden_char(src) {
+        return Cow::Borrowed(src);
+    }
+    // One pass: whether a `\r` pairs with a `\n` is decided on the input,
+    // as replacing `\r\n` first and dropping characters last would.
+    let mut out = String::with_capacity(src.len());
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            if chars.peek() != Some(&'\n') {
+                out.push('\n');
+            }
+        } else if !is_forbidden_char(c) {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Built once: the allowlist never changes and a site build cleans thousands
@@ -429,34 +523,76 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 });
 
 fn sanitize_html(html: &str) -> String {
-    let clean = escape_text_quotes(&CLEANER.clean(html).to_string());
-    // html5ever writes U+00A0 as `&nbsp;`, which XML does not define.
-    clean
-        .replace("&nbsp;", "&#160;")
-        .replace(is_forbidden_char, "")
+    finish_html(&CLEANER.clean(html).to_string())
 }
 
-/// html5ever leaves quotes in text nodes unescaped. Escaping them as well means
-/// visible text such as `<a href="javascript:…">` never appears in the
-/// fragment in a form that naive downstream filters or templates could mistake
-/// for an attribute.
-fn escape_text_quotes(html: &str) -> String {
+/// The cleaner's output as a fragment for feeds, in one pass:
+///
+/// - html5ever leaves quotes in text nodes unescaped. Escaping them as well
+///   means visible text such as `<a href="javascript:…">` never appears in
+///   the fragment in a form that naive downstream filters or templates
+///   could mistake for an attribute.
+/// - html5ever writes U+00A0 as `&nbsp;`, which XML does not define: it
+///   becomes `&#160;`.
+/// - Characters [`is_forbidden_char`] rejects are dropped.
+fn finish_html(html: &str) -> String {
+    /// The bytes [`finish_html`] looks at: `<>"'&`, and the bytes every
+    /// character [`is_forbidden_char`] rejects starts with.
+    static FINISH_BYTES: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = (b < 0x20 && b != 0x09 && b != 0x0A)
+                || matches!(
+                    b as u8,
+                    b'<' | b'>' | b'"' | b'\'' | b'&' | 0x7F | 0xC2 | 0xEF
+                );
+            b += 1;
+        }
+        table
+    };
     let mut out = String::with_capacity(html.len() + html.len() / 16);
     // Inside a tag, and inside one of its (always double-quoted) attribute values.
     let (mut in_tag, mut in_value) = (false, false);
-    for c in html.chars() {
-        match c {
-            '<' if !in_tag => in_tag = true,
-            '>' if in_tag && !in_value => in_tag = false,
-            '"' if in_tag => in_value = !in_value,
-            '"' => out.push_str("&quot;"),
-            '\'' if !in_tag => out.push_str("&#39;"),
-            _ => {}
+    let bytes = html.as_bytes();
+    // Start of the run of bytes copied as they are.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Any other byte is copied as it is. A byte in the table is ASCII
+        // or starts a character, so `i` is at a character boundary below.
+        if !FINISH_BYTES[usize::from(bytes[i])] {
+            i += 1;
+            continue;
         }
-        if in_tag || !matches!(c, '"' | '\'') {
-            out.push(c);
+        let c = html[i..].chars().next().unwrap_or_default();
+        let (skip, with): (usize, Option<&str>) = match c {
+            '<' if !in_tag => {
+                in_tag = true;
+                (1, None)
+            }
+            '>' if in_tag && !in_value => {
+                in_tag = false;
+                (1, None)
+            }
+            '"' if in_tag => {
+                in_value = !in_value;
+                (1, None)
+            }
+            '"' => (1, Some("&quot;")),
+            '\'' if !in_tag => (1, Some("&#39;")),
+            '&' if html[i..].starts_with("&nbsp;") => (6, Some("&#160;")),
+            c if is_forbidden_char(c) => (c.len_utf8(), Some("")),
+            c => (c.len_utf8(), None),
+        };
+        if let Some(with) = with {
+            out.push_str(&html[copied..i]);
+            out.push_str(with);
+            copied = i + skip;
         }
+        i += skip;
     }
+    out.push_str(&html[copied..]);
     out
 }
 
@@ -802,7 +938,7 @@ fn events(src: &str, flavour: Flavour) -> Vec<Event<'_>> {
                 }
             }
             // An entity can spell a control character.
-            Event::Text(t) if t.contains(is_forbidden_char) => {
+            Event::Text(t) if has_forbidden_char(&t) => {
                 out.push(Event::Text(t.replace(is_forbidden_char, "\u{FFFD}").into()));
             }
             Event::SoftBreak if chat => out.push(Event::HardBreak),
@@ -1011,7 +1147,8 @@ fn chat_code(code: &str) -> String {
 /// Pushes chat text with its bare http(s) URLs as links, as Slack shows them.
 fn push_autolinked(text: &str, out: &mut Vec<Event<'_>>) {
     let (mut done, mut from) = (0, 0);
-    while let Some(found) = text[from..].find(['h', 'H']) {
+    // memchr: a `find` with a set of characters decodes every character.
+    while let Some(found) = memchr::memchr2(b'h', b'H', &text.as_bytes()[from..]) {
         let at = from + found;
         from = at + 1;
         let Some(end) = url_end(text, at) else {
@@ -1261,13 +1398,7 @@ fn plain_text_with(events: Vec<Event<'_>>, keep_urls: bool) -> String {
             }
             Event::Rule => block_break(&mut out, false),
             Event::Text(t) | Event::Code(t) if in_code_block => out.push_str(&t),
-            Event::Text(t) | Event::Code(t) => {
-                for c in t.chars() {
-                    if !(matches!(c, ' ' | '\t') && out.ends_with(' ')) {
-                        out.push(if c == '\t' { ' ' } else { c });
-                    }
-                }
-            }
+            Event::Text(t) | Event::Code(t) => push_spaced(&mut out, &t),
             Event::SoftBreak => out.push(' '),
             Event::HardBreak => {
                 out.push('\n');
@@ -1285,7 +1416,21 @@ fn plain_text_with(events: Vec<Event<'_>>, keep_urls: bool) -> String {
             tidy.push('\n');
         }
     }
-    tidy.trim_end().replace(is_forbidden_char, "")
+    drop_forbidden_chars(tidy.trim_end())
+}
+
+/// Appends `text` with each tab as a space and no space right after
+/// another.
+fn push_spaced(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(at) = memchr::memchr2(b' ', b'\t', rest.as_bytes()) {
+        out.push_str(&rest[..at]);
+        if !out.ends_with(' ') {
+            out.push(' ');
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// Ends the current line, and unless `tight`, leaves a blank line.
@@ -2165,5 +2310,188 @@ mod reading_tests {
             .map(std::path::PathBuf::from)
             .expect("set BOOKWEEK_CORPUS to the folder of the real corpus");
         urls_survive_in_text(&super::tests::messages_in(&dir.join("books")));
+    }
+}
+
+/// The shortcuts taken for speed give what the plain formulations they
+/// replaced give, on exhaustive short inputs and on the fixtures' texts.
+#[cfg(test)]
+mod shortcut_tests {
+    use super::*;
+
+    /// Every string of up to `len` pieces from `alphabet`.
+    fn strings(alphabet: &[&str], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// Texts from the fixture books, read as plain files: whole files,
+    /// paragraphs and lines, chat and markdown alike, hostile ones
+    /// included.
+    fn fixture_texts() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut texts = Vec::new();
+        for set in ["corpus", "fuzz", "xss"] {
+            let dir = root.join(set).join("books");
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "md"))
+                .collect();
+            files.sort();
+            for file in files {
+                let Ok(text) = std::fs::read_to_string(&file) else {
+                    continue; // a fuzz file that is not UTF-8
+                };
+                texts.extend(text.split("\n\n").map(str::to_string));
+                texts.extend(text.lines().map(str::to_string));
+                texts.push(text);
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn normalize_input_is_the_replace_chain() {
+        let reference = |s: &str| {
+            s.replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .replace(is_forbidden_char, "")
+        };
+        let alphabet = [
+            "a", "\r", "\n", "\t", "\u{1}", "\u{85}", "\u{a0}", "\u{fffe}", "é",
+        ];
+        for s in strings(&alphabet, 4) {
+            assert_eq!(normalize_input(&s), reference(&s), "{s:?}");
+            assert_eq!(
+                has_forbidden_char(&s),
+                s.contains(is_forbidden_char),
+                "{s:?}"
+            );
+        }
+        // Past the 64-byte chunks the check reads at once.
+        for at in [0, 63, 64, 65, 130] {
+            let mut s = "x".repeat(140);
+            s.insert(at, '\u{9f}');
+            assert!(has_forbidden_char(&s), "{at}");
+            assert_eq!(normalize_input(&s), reference(&s));
+        }
+        for text in fixture_texts() {
+            assert_eq!(normalize_input(&text), reference(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn finish_html_is_the_three_passes() {
+        // What sanitize_html did after the cleaner before it was one pass.
+        fn escape_text_quotes(html: &str) -> String {
+            let mut out = String::new();
+            let (mut in_tag, mut in_value) = (false, false);
+            for c in html.chars() {
+                match c {
+                    '<' if !in_tag => in_tag = true,
+                    '>' if in_tag && !in_value => in_tag = false,
+                    '"' if in_tag => in_value = !in_value,
+                    '"' => out.push_str("&quot;"),
+                    '\'' if !in_tag => out.push_str("&#39;"),
+                    _ => {}
+                }
+                if in_tag || !matches!(c, '"' | '\'') {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        let reference = |s: &str| {
+            escape_text_quotes(s)
+                .replace("&nbsp;", "&#160;")
+                .replace(is_forbidden_char, "")
+        };
+        let alphabet = [
+            "<", ">", "\"", "'", "&", "&nbsp;", "&nb", "sp;", "a", "\u{1}", "\u{9f}", "\u{a0}",
+            "\u{ffff}", "é",
+        ];
+        for s in strings(&alphabet, 4) {
+            assert_eq!(finish_html(&s), reference(&s), "{s:?}");
+        }
+        for text in fixture_texts() {
+            assert_eq!(finish_html(&text), reference(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn push_spaced_is_the_character_loop() {
+        let reference = |out: &mut String, t: &str| {
+            for c in t.chars() {
+                if !(matches!(c, ' ' | '\t') && out.ends_with(' ')) {
+                    out.push(if c == '\t' { ' ' } else { c });
+                }
+            }
+        };
+        for start in ["", "x", "x ", "\n"] {
+            for s in strings(&[" ", "\t", "a", "é", "\n"], 5) {
+                let (mut a, mut b) = (start.to_string(), start.to_string());
+                push_spaced(&mut a, &s);
+                reference(&mut b, &s);
+                assert_eq!(a, b, "{start:?} + {s:?}");
+            }
+        }
+    }
+
+    /// The HTML of `events` through the cleaner, and through the shortcut
+    /// when the events allow it.
+    fn both_ways(events: Vec<Event<'_>>) -> (String, Option<String>) {
+        let events = shorten_url_labels(events);
+        let simple = events.iter().all(is_simple);
+        let mut html = String::new();
+        push_html(&mut html, events.into_iter());
+        (
+            sanitize_html(&html),
+            simple.then(|| finish_html(&as_cleaned(&html))),
+        )
+    }
+
+    #[test]
+    fn the_cleaners_shortcut_gives_what_the_cleaner_gives() {
+        let mut texts = fixture_texts();
+        let alphabet = [
+            "a", " ", "\n", "*", "_", "~", "`", "&", "<", ">", "\"", "'", "\u{a0}", "&amp;",
+            "&nbsp;", "\\", "é", ":+1:",
+        ];
+        texts.extend(strings(&alphabet, 3));
+        texts.extend(
+            [
+                "***strong and em***, ~~gone~~ and `code <b>`",
+                "****x****",
+                "line one\nline two\n\nparagraph  with   spaces\u{a0}and nbsp",
+                "He said \"it's <fine>\" & left",
+                "&#1; &#x9f; &#65534; &#0; &copy; &nbsp;",
+                "<br /> <br> </p> <p>",
+            ]
+            .map(str::to_string),
+        );
+        let (mut simple, mut total) = (0, 0);
+        for text in &texts {
+            let md = slack_to_commonmark(&normalize_input(text));
+            let src = normalize_input(text);
+            for events in [chat_events(&md), events(&src, Flavour::Markdown)] {
+                total += 1;
+                let (cleaned, shortcut) = both_ways(events);
+                if let Some(shortcut) = shortcut {
+                    simple += 1;
+                    assert_eq!(shortcut, cleaned, "{text:?}");
+                }
+            }
+        }
+        // Most texts take the shortcut, so the comparison means something.
+        assert!(simple * 2 > total, "{simple} of {total}");
     }
 }
