@@ -1,18 +1,19 @@
 //! The bodies the server sends for the feeds and the site's files, ready
-//! before any request asks: each file is compressed once, when a publish
-//! makes it (gzip, and brotli), and every representation carries the
-//! headers a response needs, built in advance. A request only picks one by
-//! its `Accept-Encoding` ([`Coding::negotiate`]) and clones reference-counted
-//! bytes and a prepared header map.
+//! before any request asks: each file is gzipped once, when a publish makes
+//! it (brotli once too, on the first request that asks for it), and every
+//! representation carries the headers a response needs, built in advance.
+//! A request only picks one by its `Accept-Encoding`
+//! ([`Coding::negotiate`]) and clones reference-counted bytes and a
+//! prepared header map.
 //!
 //! Why compress at publish rather than per request: a feed of the real
 //! corpus is ~300 KB, and gzipping it per request held the server to ~60
 //! requests a second on two cores; compressed once it is a memory copy.
-//! Levels are chosen for publish latency (a saved edit must be served within
+//! Levels are chosen for latency (a saved edit must be served within
 //! 300 ms): gzip 6 (zlib-rs) and brotli 5 take 4 and 13 ms on a 300 KB feed
 //! (brotli 5 is ~7 % smaller than gzip 9), and the 136 files of the real
-//! corpus's site 0.07 and 0.18 s together at start; brotli 11 would take
-//! half a second per feed.
+//! corpus's site 0.07 and 0.18 s together; brotli 11 would take half a
+//! second per feed.
 
 use std::io::Write;
 
@@ -223,32 +224,48 @@ impl Representation {
     }
 }
 
-/// Every representation of one file: identity always, gzip and brotli when
-/// the file is text of at least [`MIN_COMPRESSED`] bytes and they are
-/// smaller.
+/// Every representation of one file: identity always; gzip, made with the
+/// file, and brotli, made when first asked for, when the file is text of at
+/// least [`MIN_COMPRESSED`] bytes and they come out smaller.
+///
+/// Why brotli waits for a request: it is ~3 times gzip's work (13 ms for a
+/// 300 KB feed) for a body ~7 % smaller, browsers only ask for it over
+/// HTTPS (usually a proxy's business), and a publish, which a saved edit
+/// waits for, should not pay for it. The first request for it after a
+/// publish compresses on the blocking pool; the requests meanwhile wait for
+/// the same result rather than compress again.
 #[derive(Debug)]
 pub(super) struct Encodings {
     identity: Representation,
     gzip: Option<Representation>,
-    br: Option<Representation>,
+    /// Whether brotli is worth trying (text, large enough).
+    brotli_wanted: bool,
+    br: tokio::sync::OnceCell<Option<Representation>>,
+    /// What the brotli representation's headers start from.
+    common: HeaderMap,
 }
 
 impl Encodings {
-    /// Compresses `bytes` (gzip and brotli side by side) when worth it.
-    /// `common` holds the headers every representation shares (type,
-    /// caching, `Vary`); the ETag, `Content-Encoding` and `Content-Length`
-    /// are added per representation.
+    /// Gzips `bytes` when worth it. `common` holds the headers every
+    /// representation shares (type, caching, `Vary`); the ETag,
+    /// `Content-Encoding` and `Content-Length` are added per
+    /// representation.
     pub(super) fn new(bytes: Bytes, etag: &str, common: &HeaderMap, content_type: &str) -> Self {
-        let (gzip, br) = if bytes.len() >= MIN_COMPRESSED && compressible(content_type) {
-            rayon::join(|| gzip(&bytes), || brotli(&bytes))
-        } else {
-            (None, None)
-        };
-        let smaller = |b: Option<Vec<u8>>| b.filter(|b| b.len() < bytes.len()).map(Bytes::from);
-        let (gzip, br) = (smaller(gzip), smaller(br));
+        let wanted = bytes.len() >= MIN_COMPRESSED && compressible(content_type);
+        let gzip = wanted
+            .then(|| gzip(&bytes))
+            .flatten()
+            .filter(|b| b.len() < bytes.len())
+            .map(|b| Representation::new(Coding::Gzip, Bytes::from(b), etag, common));
         Self {
-            gzip: gzip.map(|b| Representation::new(Coding::Gzip, b, etag, common)),
-            br: br.map(|b| Representation::new(Coding::Br, b, etag, common)),
+            gzip,
+            brotli_wanted: wanted,
+            br: tokio::sync::OnceCell::new(),
+            common: if wanted {
+                common.clone()
+            } else {
+                HeaderMap::new()
+            },
             identity: Representation::new(Coding::Identity, bytes, etag, common),
         }
     }
@@ -257,20 +274,58 @@ impl Encodings {
         &self.identity
     }
 
+    /// The representation in `coding` if there is one, brotli only once
+    /// made.
     pub(super) fn get(&self, coding: Coding) -> Option<&Representation> {
         match coding {
             Coding::Identity => Some(&self.identity),
             Coding::Gzip => self.gzip.as_ref(),
-            Coding::Br => self.br.as_ref(),
+            Coding::Br => self.br.get().and_then(Option::as_ref),
         }
     }
 
+    /// Whether there is, or may be once made, a representation in `coding`.
+    fn may_have(&self, coding: Coding) -> bool {
+        match coding {
+            Coding::Br => self.brotli_wanted && self.br.get().is_none_or(Option::is_some),
+            c => self.get(c).is_some(),
+        }
+    }
+
+    /// The brotli representation, made on the blocking pool by the first
+    /// caller; `None` when it would not be smaller.
+    async fn brotli(&self) -> Option<&Representation> {
+        self.br
+            .get_or_init(|| async {
+                let bytes = self.identity.body.clone();
+                let plain = bytes.len();
+                let compressed = tokio::task::spawn_blocking(move || brotli(&bytes))
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|b| b.len() < plain)?;
+                Some(Representation::new(
+                    Coding::Br,
+                    Bytes::from(compressed),
+                    &self.identity.etag,
+                    &self.common,
+                ))
+            })
+            .await
+            .as_ref()
+    }
+
     /// The representation for a request's `Accept-Encoding` values.
-    pub(super) fn choose<'a>(
-        &self,
-        accept: impl Iterator<Item = &'a HeaderValue>,
-    ) -> &Representation {
-        let coding = Coding::negotiate(accept, |c| self.get(c).is_some());
+    pub(super) async fn choose(&self, headers: &HeaderMap) -> &Representation {
+        let accept = || headers.get_all(header::ACCEPT_ENCODING).iter();
+        let coding = Coding::negotiate(accept(), |c| self.may_have(c));
+        if coding == Coding::Br
+            && let Some(br) = self.brotli().await
+        {
+            return br;
+        }
+        // Brotli came out no smaller: the best of the others.
+        let coding = Coding::negotiate(accept(), |c| c != Coding::Br && self.may_have(c));
         self.get(coding).unwrap_or(&self.identity)
     }
 }
@@ -397,12 +452,21 @@ mod tests {
         h
     }
 
-    #[test]
-    fn compressed_bodies_decode_to_the_original() {
+    fn accepting(coding: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(coding));
+        h
+    }
+
+    #[tokio::test]
+    async fn compressed_bodies_decode_to_the_original() {
         let text: String = (0..400)
             .map(|i| format!("<item><title>Book {i}</title></item>\n"))
             .collect();
         let e = Encodings::new(Bytes::from(text.clone()), "\"e\"", &common(), "text/html");
+        // Brotli waits for the first request that asks for it.
+        assert!(e.get(Coding::Br).is_none());
+        assert_eq!(e.choose(&accepting("gzip, br")).await.etag, "\"e-br\"");
         let gz = e.get(Coding::Gzip).unwrap();
         let mut out = String::new();
         flate2::read::GzDecoder::new(&gz.body[..])
@@ -434,8 +498,8 @@ mod tests {
         assert!(res.headers().get("content-type").is_none());
     }
 
-    #[test]
-    fn small_files_and_images_are_not_compressed() {
+    #[tokio::test]
+    async fn small_files_and_images_are_not_compressed() {
         let small = Encodings::new(
             Bytes::from("x".repeat(MIN_COMPRESSED - 1)),
             "\"s\"",
@@ -457,8 +521,24 @@ mod tests {
             "image/svg+xml",
         );
         assert!(svg.get(Coding::Gzip).is_some());
-        let v = HeaderValue::from_static("gzip");
-        assert_eq!(image.choose(std::iter::once(&v)).etag, "\"i\"");
+        assert_eq!(image.choose(&accepting("gzip, br")).await.etag, "\"i\"");
+        assert!(image.get(Coding::Br).is_none());
+        // Brotli no smaller than the body (random bytes): the next best.
+        let mut noise = Vec::with_capacity(4096);
+        let mut x: u32 = 1;
+        while noise.len() < 4096 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let noise = Encodings::new(Bytes::from(noise), "\"n\"", &common(), "text/plain");
+        assert_eq!(noise.choose(&accepting("br")).await.etag, "\"n\"");
+        assert_eq!(
+            noise.choose(&accepting("br, gzip;q=0.5")).await.etag,
+            "\"n\""
+        );
+        assert!(!noise.may_have(Coding::Br));
         assert!(compressible("application/rss+xml; charset=utf-8"));
         assert!(compressible("application/feed+json; charset=utf-8"));
         assert!(!compressible("image/jpeg"));

@@ -73,13 +73,13 @@ pub fn router(app: Arc<AppState>) -> Router {
 /// The representation of a prepared file that the request's
 /// `Accept-Encoding` prefers: a 304 when the client holds it, else a 200
 /// sharing the prepared bytes and headers.
-fn prepared(
+async fn prepared(
     app: &AppState,
     encodings: &Encodings,
     req: &HeaderMap,
     last_modified: Option<DateTime<FixedOffset>>,
 ) -> Response {
-    let rep = encodings.choose(req.get_all(header::ACCEPT_ENCODING).iter());
+    let rep = encodings.choose(req).await;
     let last_modified = last_modified.map(|t| t.with_timezone(&Utc));
     if is_not_modified(req, &rep.etag, last_modified, || {
         app.now().with_timezone(&Utc)
@@ -106,7 +106,7 @@ async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str, req: Reque
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return res;
     };
-    let mut res = prepared(&app, file.encodings(), req.headers(), file.last_modified);
+    let mut res = prepared(&app, file.encodings(), req.headers(), file.last_modified).await;
     if res.status() == StatusCode::OK
         && let Some(link) = file.self_link(&published.config)
     {
@@ -137,7 +137,7 @@ async fn site(Shared(app): Shared<Arc<AppState>>, req: Request) -> Response {
         return res;
     }
     match site_path(req.uri().path()).and_then(|p| published.site.get(p.as_ref())) {
-        Some(file) => prepared(&app, file.encodings(), req.headers(), None),
+        Some(file) => prepared(&app, file.encodings(), req.headers(), None).await,
         None => not_found(Shared(app)).await,
     }
 }
