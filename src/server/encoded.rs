@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::conditional::encoded_etag;
+use super::zerocopy::FileBacked;
 
 /// Bodies smaller than this go out as they are: they fit in a packet or
 /// two either way, and compressing them saves the client nothing.
@@ -166,10 +167,19 @@ pub(super) struct Representation {
     pub(super) etag: String,
     ok: HeaderMap,
     not_modified: HeaderMap,
+    /// A large body's copy that the kernel sends without copying it again
+    /// ([`super::zerocopy`]); registered while this lives.
+    _zero_copy: Option<FileBacked>,
 }
 
 impl Representation {
-    fn new(coding: Coding, body: Bytes, identity_etag: &str, common: &HeaderMap) -> Self {
+    fn new(
+        coding: Coding,
+        body: Bytes,
+        identity_etag: &str,
+        common: &HeaderMap,
+        sending: Sending,
+    ) -> Self {
         let etag = match coding {
             Coding::Identity => identity_etag.to_string(),
             c => encoded_etag(identity_etag, c.name()),
@@ -201,6 +211,10 @@ impl Representation {
             }
         }
         Self {
+            _zero_copy: match sending {
+                Sending::Sendfile => FileBacked::new(&body),
+                Sending::Copied => None,
+            },
             body,
             etag,
             ok,
@@ -243,6 +257,18 @@ pub(super) struct Encodings {
     br: tokio::sync::OnceCell<Option<Representation>>,
     /// What the brotli representation's headers start from.
     common: HeaderMap,
+    sending: Sending,
+}
+
+/// How a file's large bodies are written to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sending {
+    /// From memory, copied into the socket.
+    Copied,
+    /// With `sendfile` from a memfd when large ([`super::zerocopy`]): for
+    /// the feeds, asked for all the time. Each such body holds a file
+    /// descriptor, so not for the site's pages, which could be thousands.
+    Sendfile,
 }
 
 impl Encodings {
@@ -250,13 +276,19 @@ impl Encodings {
     /// representation shares (type, caching, `Vary`); the ETag,
     /// `Content-Encoding` and `Content-Length` are added per
     /// representation.
-    pub(super) fn new(bytes: Bytes, etag: &str, common: &HeaderMap, content_type: &str) -> Self {
+    pub(super) fn new(
+        bytes: Bytes,
+        etag: &str,
+        common: &HeaderMap,
+        content_type: &str,
+        sending: Sending,
+    ) -> Self {
         let wanted = bytes.len() >= MIN_COMPRESSED && compressible(content_type);
         let gzip = wanted
             .then(|| gzip(&bytes))
             .flatten()
             .filter(|b| b.len() < bytes.len())
-            .map(|b| Representation::new(Coding::Gzip, Bytes::from(b), etag, common));
+            .map(|b| Representation::new(Coding::Gzip, Bytes::from(b), etag, common, sending));
         Self {
             gzip,
             brotli_wanted: wanted,
@@ -266,7 +298,8 @@ impl Encodings {
             } else {
                 HeaderMap::new()
             },
-            identity: Representation::new(Coding::Identity, bytes, etag, common),
+            identity: Representation::new(Coding::Identity, bytes, etag, common, sending),
+            sending,
         }
     }
 
@@ -309,6 +342,7 @@ impl Encodings {
                     Bytes::from(compressed),
                     &self.identity.etag,
                     &self.common,
+                    self.sending,
                 ))
             })
             .await
@@ -463,7 +497,13 @@ mod tests {
         let text: String = (0..400)
             .map(|i| format!("<item><title>Book {i}</title></item>\n"))
             .collect();
-        let e = Encodings::new(Bytes::from(text.clone()), "\"e\"", &common(), "text/html");
+        let e = Encodings::new(
+            Bytes::from(text.clone()),
+            "\"e\"",
+            &common(),
+            "text/html",
+            Sending::Copied,
+        );
         // Brotli waits for the first request that asks for it.
         assert!(e.get(Coding::Br).is_none());
         assert_eq!(e.choose(&accepting("gzip, br")).await.etag, "\"e-br\"");
@@ -505,6 +545,7 @@ mod tests {
             "\"s\"",
             &common(),
             "text/html",
+            Sending::Copied,
         );
         assert!(small.get(Coding::Gzip).is_none() && small.get(Coding::Br).is_none());
         let image = Encodings::new(
@@ -512,6 +553,7 @@ mod tests {
             "\"i\"",
             &common(),
             "image/png",
+            Sending::Copied,
         );
         assert!(image.get(Coding::Gzip).is_none());
         let svg = Encodings::new(
@@ -519,6 +561,7 @@ mod tests {
             "\"v\"",
             &common(),
             "image/svg+xml",
+            Sending::Copied,
         );
         assert!(svg.get(Coding::Gzip).is_some());
         assert_eq!(image.choose(&accepting("gzip, br")).await.etag, "\"i\"");
@@ -532,7 +575,13 @@ mod tests {
             x ^= x << 5;
             noise.extend_from_slice(&x.to_le_bytes());
         }
-        let noise = Encodings::new(Bytes::from(noise), "\"n\"", &common(), "text/plain");
+        let noise = Encodings::new(
+            Bytes::from(noise),
+            "\"n\"",
+            &common(),
+            "text/plain",
+            Sending::Copied,
+        );
         assert_eq!(noise.choose(&accepting("br")).await.etag, "\"n\"");
         assert_eq!(
             noise.choose(&accepting("br, gzip;q=0.5")).await.etag,

@@ -42,8 +42,9 @@
 //! from `page/message.html.j2`),
 //! [`limits`] (request rate and size limits), [`conditional`] (ETag,
 //! Last-Modified, 304), [`encoded`] (the precompressed bodies with their
-//! prepared headers, and `Accept-Encoding`), [`listen`] (connections:
-//! accept, timeouts, the connection cap, eviction, graceful shutdown).
+//! prepared headers, and `Accept-Encoding`), [`zerocopy`] (large bodies
+//! sent with `sendfile`), [`listen`] (connections: accept, timeouts, the
+//! connection cap, eviction, graceful shutdown).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,12 +71,13 @@ mod limits;
 pub mod listen;
 mod pages;
 mod routes;
+mod zerocopy;
 
 pub use limits::{BODY_LIMIT, RateLimiter};
 pub use routes::router;
 
 use conditional::http_date;
-use encoded::Encodings;
+use encoded::{Encodings, Sending};
 use pages::{PRIVATE, absolute, html_response};
 
 /// Content types of the feeds, by file name.
@@ -143,7 +145,13 @@ impl SiteFile {
         let headers = pages::site_headers(content_type);
         Self {
             content_type,
-            encodings: Arc::new(Encodings::new(bytes.clone(), &etag, &headers, content_type)),
+            encodings: Arc::new(Encodings::new(
+                bytes.clone(),
+                &etag,
+                &headers,
+                content_type,
+                Sending::Copied,
+            )),
             bytes,
         }
     }
@@ -225,7 +233,13 @@ impl FeedFile {
         Self {
             name,
             content_type,
-            encodings: Arc::new(Encodings::new(bytes.clone(), &etag, &headers, content_type)),
+            encodings: Arc::new(Encodings::new(
+                bytes.clone(),
+                &etag,
+                &headers,
+                content_type,
+                Sending::Sendfile,
+            )),
             bytes,
             last_modified,
             self_link: OnceLock::new(),

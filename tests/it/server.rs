@@ -370,3 +370,76 @@ fn feeds_come_precompressed_as_asked_and_decode_to_the_bytes_written() {
         },
     );
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length from `stream`:
+/// (head, body).
+fn read_response(stream: &mut impl Read) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|n| n.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+#[test]
+fn large_feeds_sent_from_memory_files_arrive_whole_also_to_a_slow_pipelining_client() {
+    // Feeds of ~200 KB: above the size sent with sendfile.
+    let site = Site::with_content(
+        &crate::support::corpus_sample(),
+        "server:\n  listen: 127.0.0.1:0\n",
+    );
+    let d = Daemon::start(&site, NOW);
+    let written = |name: &str| std::fs::read(site.path().join("public").join(name)).unwrap();
+    for name in ["feed.xml", "atom.xml", "feed.json"] {
+        let plain = written(name);
+        assert!(plain.len() > 128 * 1024, "{name}: {} bytes", plain.len());
+        let (status, coding, _, body) = fetch(&d, &format!("/{name}"), &[]);
+        assert_eq!((status, coding), (200, None));
+        assert!(body == plain, "{name}: other bytes than written");
+        let (_, coding, _, body) = fetch(&d, &format!("/{name}"), &[("Accept-Encoding", "gzip")]);
+        assert!(decode(coding.as_deref(), &body) == plain, "{name}: gzip");
+    }
+
+    // Sixty requests at once on one connection (11 MB of answers, more than
+    // the 4 MB a socket buffers), read only after a pause
+    // and a few KB at a time: the socket fills and each body goes out in
+    // pieces, from where the last piece stopped.
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let paths = ["/feed.xml", "/atom.xml", "/feed.json", "/atom.xml"];
+    let mut requests = String::new();
+    for i in 0..60 {
+        requests.push_str(&format!(
+            "GET {} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            paths[i % paths.len()]
+        ));
+    }
+    stream.write_all(requests.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slow = std::io::BufReader::with_capacity(4096, stream);
+    for i in 0..60 {
+        let (head, body) = read_response(&mut slow);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        let expected = written(&paths[i % paths.len()][1..]);
+        assert!(body == expected, "response {i}: other bytes than written");
+        if i % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
