@@ -494,7 +494,12 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         notify::RecommendedWatcher,
         notify_debouncer_full::RecommendedCache,
     >(
-        Duration::from_millis(200),
+        // Short, since a saved edit should be served within 300 ms. An
+        // editor's save (write + rename, or truncate + write) arrives within
+        // a millisecond or two, so 50 ms still sees it as one change; a
+        // file caught half-written is reported and its last good version
+        // kept, and its next write reloads it again.
+        Duration::from_millis(50),
         None,
         move |result: notify_debouncer_full::DebounceEventResult| match result {
             Ok(events) => {

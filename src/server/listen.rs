@@ -33,6 +33,10 @@
 //!   was accepted) are skipped.
 //! - **Shutdown.** New connections are refused, idle ones closed at once, and
 //!   requests in flight answered before their connection closes.
+//! - **Large bodies.** The socket wrapper sends a feed's body registered in
+//!   [`super::zerocopy`] with `sendfile`, its head just before it with
+//!   `MSG_MORE` so both leave in the same segments; everything else is
+//!   written as hyper hands it over.
 //!
 //! Requests carry the peer address as `ConnectInfo<SocketAddr>`, as with
 //! `into_make_service_with_connect_info` (the subscribe limit keys on it).
@@ -58,7 +62,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, watch};
 use tower_service::Service;
 
-use super::lock;
+use super::{lock, zerocopy};
 use crate::config::Config;
 
 /// File descriptors kept back from the connection cap, as a share of the
@@ -538,6 +542,39 @@ impl Tracked {
             .store(poll.is_pending(), Ordering::Release);
         poll
     }
+
+    /// `send(2)` with `MSG_MORE`: the kernel waits for what follows.
+    fn poll_send_more(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_io(tokio::io::Interest::WRITABLE, || {
+                zerocopy::send_more(&self.stream, buf)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    /// Sends `len` bytes of a registered body's memfd from `offset`, as
+    /// much as the socket takes now.
+    fn poll_sendfile(
+        &self,
+        cx: &mut Context<'_>,
+        fd: &std::os::fd::OwnedFd,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_io(tokio::io::Interest::WRITABLE, || {
+                zerocopy::send(&self.stream, fd, offset, len)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
+        }
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -563,16 +600,33 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        let poll = match zerocopy::lookup(buf) {
+            Some((fd, offset)) => self.poll_sendfile(cx, &fd, offset, buf.len()),
+            None => Pin::new(&mut self.stream).poll_write(cx, buf),
+        };
         self.note(poll)
     }
 
+    /// A response is written as its head, then the body's bytes; a body
+    /// registered in [`zerocopy`] goes out with `sendfile` (the head first,
+    /// in a write of its own).
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        let found = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| zerocopy::lookup(b).map(|found| (i, found)));
+        let poll = match found {
+            Some((0, (fd, offset))) => self.poll_sendfile(cx, &fd, offset, bufs[0].len()),
+            // The head alone, held back until the body follows (MSG_MORE),
+            // so that they leave in the same segments.
+            Some((1, _)) => self.poll_send_more(cx, &bufs[0]),
+            Some((i, _)) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..i]),
+            None => Pin::new(&mut self.stream).poll_write_vectored(cx, bufs),
+        };
         self.note(poll)
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP side of `bookweek run`: the three feeds and the site's pages and
-//! images (the bytes `build` writes, with validators, conditional requests
-//! and gzip), the subscribe form's POST,
+//! images (the bytes `build` writes, with validators, conditional requests,
+//! and gzip and brotli bodies compressed once per publish), the subscribe
+//! form's POST,
 //! the double opt-in (subscribe → confirmation mail → `/confirm/{token}`),
 //! unsubscribing (a page with a button, and RFC 8058 one-click), and a health
 //! check. The daemon binds the listener and owns the scheduler and shutdown;
@@ -40,17 +41,20 @@
 //! [`pages`] (the site's files as served, and the message pages rendered
 //! from `page/message.html.j2`),
 //! [`limits`] (request rate and size limits), [`conditional`] (ETag,
-//! Last-Modified, 304), [`listen`] (connections: accept, timeouts, the
+//! Last-Modified, 304), [`encoded`] (the precompressed bodies with their
+//! prepared headers, and `Accept-Encoding`), [`zerocopy`] (large bodies
+//! sent with `sendfile`), [`listen`] (connections: accept, timeouts, the
 //! connection cap, eviction, graceful shutdown).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, TimeDelta};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -62,14 +66,18 @@ use crate::templates::Templates;
 use crate::token::{Purpose, Signer};
 
 mod conditional;
+mod encoded;
 mod limits;
 pub mod listen;
 mod pages;
 mod routes;
+mod zerocopy;
 
 pub use limits::{BODY_LIMIT, RateLimiter};
 pub use routes::router;
 
+use conditional::http_date;
+use encoded::{Encodings, Sending};
 use pages::{PRIVATE, absolute, html_response};
 
 /// Content types of the feeds, by file name.
@@ -121,38 +129,52 @@ impl Published {
 }
 
 /// A file of the site as served. Built with [`SiteFile::new`], which
-/// computes the ETag from the bytes so the two cannot disagree.
+/// computes the ETag from the bytes so the two cannot disagree, and
+/// compresses them once (see [`encoded`]).
 #[derive(Debug, Clone)]
 pub struct SiteFile {
     pub content_type: &'static str,
     pub bytes: Bytes,
-    etag: String,
+    encodings: Arc<Encodings>,
 }
 
 impl SiteFile {
     pub fn new(content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
         let etag = strong_etag(&bytes);
+        let headers = pages::site_headers(content_type);
         Self {
             content_type,
+            encodings: Arc::new(Encodings::new(
+                bytes.clone(),
+                &etag,
+                &headers,
+                content_type,
+                Sending::Copied,
+            )),
             bytes,
-            etag,
         }
     }
 
-    /// The strong ETag, quotes included, as for the feeds.
+    /// The strong ETag of the identity body, quotes included, as for the
+    /// feeds.
     pub fn etag(&self) -> &str {
-        &self.etag
+        &self.encodings.identity().etag
     }
 
-    /// The site's files by path, reusing `previous`'s entry (and its ETag)
-    /// for a file whose bytes did not change.
+    fn encodings(&self) -> &Encodings {
+        &self.encodings
+    }
+
+    /// The site's files by path, reusing `previous`'s entry (its ETag and
+    /// compressed bodies) for a file whose bytes did not change; the others
+    /// are compressed in parallel.
     pub fn map(
         files: Vec<crate::site::File>,
         previous: &BTreeMap<String, SiteFile>,
     ) -> BTreeMap<String, SiteFile> {
         files
-            .into_iter()
+            .into_par_iter()
             .map(|f| {
                 let served = match previous.get(&f.path) {
                     Some(old) if old.bytes == f.bytes => old.clone(),
@@ -160,12 +182,19 @@ impl SiteFile {
                 };
                 (f.path, served)
             })
+            .collect::<Vec<_>>()
+            .into_iter()
             .collect()
     }
 }
 
+/// Feeds change at most a few times a week; five minutes keeps polling
+/// readers and caches cheap without delaying a new item much.
+const FEED_CACHE_CONTROL: &str = "public, max-age=300";
+
 /// One feed as served. Built with [`FeedFile::new`], which computes the ETag
-/// from the bytes so the two cannot disagree.
+/// from the bytes so the two cannot disagree, and compresses them once (see
+/// [`encoded`]).
 #[derive(Debug, Clone)]
 pub struct FeedFile {
     pub name: &'static str,
@@ -173,7 +202,11 @@ pub struct FeedFile {
     pub bytes: Bytes,
     /// The feed's newest item date (`Last-Modified`); `None` for an empty feed.
     pub last_modified: Option<DateTime<FixedOffset>>,
-    etag: String,
+    encodings: Arc<Encodings>,
+    /// The `Link: <…>; rel="self"` header, made on the first request, with
+    /// the base URL it was made from: the feed does not know the config, and
+    /// a request under another base URL makes its own.
+    self_link: OnceLock<(String, HeaderValue)>,
 }
 
 impl FeedFile {
@@ -185,36 +218,90 @@ impl FeedFile {
     ) -> Self {
         let bytes = bytes.into();
         let etag = strong_etag(&bytes);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(lm) = last_modified
+            && let Ok(v) = HeaderValue::from_str(&http_date(lm.with_timezone(&Utc)))
+        {
+            headers.insert(header::LAST_MODIFIED, v);
+        }
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(FEED_CACHE_CONTROL),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         Self {
             name,
             content_type,
+            encodings: Arc::new(Encodings::new(
+                bytes.clone(),
+                &etag,
+                &headers,
+                content_type,
+                Sending::Sendfile,
+            )),
             bytes,
             last_modified,
-            etag,
+            self_link: OnceLock::new(),
         }
     }
 
     /// The three feeds of a build, each with its content type and the newest
     /// item date as `Last-Modified`.
     pub fn from_rendered(rendered: &feeds::Rendered, items: &[feeds::Item]) -> Vec<FeedFile> {
+        Self::from_rendered_reusing(rendered, items, &[])
+    }
+
+    /// As [`FeedFile::from_rendered`], reusing a feed of `previous` (the
+    /// feeds being replaced) whose bytes and date did not change, with its
+    /// compressed bodies; the others are compressed in parallel.
+    pub fn from_rendered_reusing(
+        rendered: &feeds::Rendered,
+        items: &[feeds::Item],
+        previous: &[FeedFile],
+    ) -> Vec<FeedFile> {
         let newest = items.iter().map(|i| i.date.fixed_offset()).max();
         rendered
             .files()
-            .into_iter()
-            .map(|(name, text)| {
-                FeedFile::new(
-                    name,
-                    content_type(name).unwrap_or("application/octet-stream"),
-                    Bytes::copy_from_slice(text.as_bytes()),
-                    newest,
-                )
-            })
+            .into_par_iter()
+            .map(
+                |(name, text)| match previous.iter().find(|f| f.name == name) {
+                    Some(old) if old.bytes == text.as_bytes() && old.last_modified == newest => {
+                        old.clone()
+                    }
+                    _ => FeedFile::new(
+                        name,
+                        content_type(name).unwrap_or("application/octet-stream"),
+                        Bytes::copy_from_slice(text.as_bytes()),
+                        newest,
+                    ),
+                },
+            )
             .collect()
     }
 
-    /// The strong ETag, quotes included: `"<32 hex digits of SHA-256>"`.
+    /// The strong ETag of the identity body, quotes included:
+    /// `"<32 hex digits of SHA-256>"`.
     pub fn etag(&self) -> &str {
-        &self.etag
+        &self.encodings.identity().etag
+    }
+
+    fn encodings(&self) -> &Encodings {
+        &self.encodings
+    }
+
+    /// `Link: <base_url/feed.xml>; rel="self"` for `config`.
+    fn self_link(&self, config: &Config) -> Option<HeaderValue> {
+        let base = config.base_url.as_str();
+        if let Some((made_for, link)) = self.self_link.get()
+            && made_for == base
+        {
+            return Some(link.clone());
+        }
+        let url = absolute(config, self.name);
+        let link = HeaderValue::from_str(&format!("<{url}>; rel=\"self\"")).ok()?;
+        let _ = self.self_link.set((base.to_string(), link.clone()));
+        Some(link)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The HTML the server answers with: the site's files as the daemon last
-//! built them (the same bytes `build` writes), and the message pages
+//! The HTML the server answers with: the headers of the site's files as the
+//! daemon last built them (the same bytes `build` writes), and the message pages
 //! (subscribed, confirm, unsubscribe, not found) rendered per request from
 //! `page/message.html.j2`; and the headers every page carries (CSP, no
 //! referrer, caching).
@@ -7,7 +7,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, ServerError, SiteFile};
+use super::{AppState, ServerError};
 use crate::config::Config;
 use crate::site::message::{self, Message};
 
@@ -52,20 +52,14 @@ pub(super) fn page(
     }
 }
 
-/// A file of the site with its validators: conditional requests and gzip
-/// are handled around it, as for the feeds.
-pub(super) fn site_file(file: &SiteFile) -> Response {
+/// The headers every representation of a site file carries (the ETag,
+/// encoding and length are added per representation).
+pub(super) fn site_headers(content_type: &'static str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(file.content_type),
-    );
-    if let Ok(v) = HeaderValue::from_str(file.etag()) {
-        headers.insert(header::ETAG, v);
-    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if file.content_type.starts_with("image/") {
+        HeaderValue::from_static(if content_type.starts_with("image/") {
             IMAGE_CACHE_CONTROL
         } else {
             PAGE_CACHE_CONTROL
@@ -76,7 +70,7 @@ pub(super) fn site_file(file: &SiteFile) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    (StatusCode::OK, headers, file.bytes.clone()).into_response()
+    headers
 }
 
 pub(super) fn html_response(status: StatusCode, cache: &'static str, body: String) -> Response {
@@ -96,13 +90,5 @@ pub(super) fn html_response(status: StatusCode, cache: &'static str, body: Strin
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    res
-}
-
-pub(super) async fn nosniff(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     res
 }

@@ -2,51 +2,43 @@
 //! images, sitemap; the home page among them), subscribe, confirm,
 //! unsubscribe (page and RFC 8058 one-click) and the health check.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Form, Path, State as Shared};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware;
+use axum::extract::{DefaultBodyLimit, Form, Path, Request, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::conditional::{conditional, http_date};
+use super::conditional::is_not_modified;
+use super::encoded::Encodings;
 use super::limits::{BODY_LIMIT, Client};
-use super::pages::{PRIVATE, absolute, nosniff, page, site_file};
+use super::pages::{PRIVATE, page};
 use super::{AppState, with_state};
 use crate::feeds;
 use crate::site::message::Message;
 use crate::state::{AddOutcome, Status, check_new_address, normalize_email};
 use crate::token::Purpose;
 
-/// Feeds change at most a few times a week; five minutes keeps polling
-/// readers and caches cheap without delaying a new item much.
-const FEED_CACHE_CONTROL: &str = "public, max-age=300";
-
 /// The routes. Serve them with
 /// `router(app).into_make_service_with_connect_info::<SocketAddr>()` so the
 /// subscribe limit can tell clients apart (without it all clients share one
 /// limit).
+///
+/// The feeds and the site's files answer from bodies compressed at publish
+/// ([`super::encoded`]), with conditional requests handled in the handler;
+/// only the pages rendered per request (subscribe, confirm, unsubscribe)
+/// are compressed per request. Every layer around the feeds is one that
+/// costs no allocation per request: they are what is asked for most.
 pub fn router(app: Arc<AppState>) -> Router {
-    Router::new()
-        .route(
-            "/feed.xml",
-            get(|s: Shared<Arc<AppState>>| feed(s, feeds::RSS_FILE)),
-        )
-        .route(
-            "/atom.xml",
-            get(|s: Shared<Arc<AppState>>| feed(s, feeds::ATOM_FILE)),
-        )
-        .route(
-            "/feed.json",
-            get(|s: Shared<Arc<AppState>>| feed(s, feeds::JSON_FILE)),
-        )
+    let rendered = Router::new()
         .route("/subscribe", post(subscribe))
         .route("/confirm/{token}", get(confirm_page).post(confirm))
         .route(
@@ -54,22 +46,53 @@ pub fn router(app: Arc<AppState>) -> Router {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/healthz", get(healthz))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route(
+            "/feed.xml",
+            get(|s: Shared<Arc<AppState>>, req: Request| feed(s, feeds::RSS_FILE, req)),
+        )
+        .route(
+            "/atom.xml",
+            get(|s: Shared<Arc<AppState>>, req: Request| feed(s, feeds::ATOM_FILE, req)),
+        )
+        .route(
+            "/feed.json",
+            get(|s: Shared<Arc<AppState>>, req: Request| feed(s, feeds::JSON_FILE, req)),
+        )
+        .merge(rendered)
         .fallback(site)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CompressionLayer::new())
-        // Outside the compression, so it sees the representation actually
-        // sent: its ETag is made distinct and conditionals compare with it.
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&app),
-            conditional,
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         ))
-        .layer(middleware::map_response(nosniff))
         .with_state(app)
+}
+
+/// The representation of a prepared file that the request's
+/// `Accept-Encoding` prefers: a 304 when the client holds it, else a 200
+/// sharing the prepared bytes and headers.
+async fn prepared(
+    app: &AppState,
+    encodings: &Encodings,
+    req: &HeaderMap,
+    last_modified: Option<DateTime<FixedOffset>>,
+) -> Response {
+    let rep = encodings.choose(req).await;
+    let last_modified = last_modified.map(|t| t.with_timezone(&Utc));
+    if is_not_modified(req, &rep.etag, last_modified, || {
+        app.now().with_timezone(&Utc)
+    }) {
+        rep.not_modified()
+    } else {
+        rep.ok()
+    }
 }
 
 // ---------------------------------------------------------------- feeds
 
-async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str) -> Response {
+async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str, req: Request) -> Response {
     let published = app.published();
     let Some(file) = published.feed(name) else {
         // Before the first build: a 404 could make a reader drop the feed.
@@ -83,37 +106,21 @@ async fn feed(Shared(app): Shared<Arc<AppState>>, name: &'static str) -> Respons
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return res;
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(file.content_type),
-    );
-    if let Ok(v) = HeaderValue::from_str(file.etag()) {
-        headers.insert(header::ETAG, v);
-    }
-    if let Some(lm) = file.last_modified
-        && let Ok(v) = HeaderValue::from_str(&http_date(lm.with_timezone(&Utc)))
+    let mut res = prepared(&app, file.encodings(), req.headers(), file.last_modified).await;
+    if res.status() == StatusCode::OK
+        && let Some(link) = file.self_link(&published.config)
     {
-        headers.insert(header::LAST_MODIFIED, v);
+        res.headers_mut().insert(header::LINK, link);
     }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(FEED_CACHE_CONTROL),
-    );
-    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    let self_url = absolute(&published.config, name);
-    if let Ok(v) = HeaderValue::from_str(&format!("<{self_url}>; rel=\"self\"")) {
-        headers.insert(header::LINK, v);
-    }
-    (StatusCode::OK, headers, file.bytes.clone()).into_response()
+    res
 }
 
 // ---------------------------------------------------------------- site
 
 /// A file of the site (a page, an image, the sitemap) at its path under
 /// the base URL, `index.html` for a folder; else the 404 page.
-async fn site(Shared(app): Shared<Arc<AppState>>, method: Method, uri: Uri) -> Response {
-    if !matches!(method, Method::GET | Method::HEAD) {
+async fn site(Shared(app): Shared<Arc<AppState>>, req: Request) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return not_found(Shared(app)).await;
     }
     let published = app.published();
@@ -129,21 +136,27 @@ async fn site(Shared(app): Shared<Arc<AppState>>, method: Method, uri: Uri) -> R
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return res;
     }
-    match site_path(uri.path()).and_then(|p| published.site.get(&p)) {
-        Some(file) => site_file(file),
+    match site_path(req.uri().path()).and_then(|p| published.site.get(p.as_ref())) {
+        Some(file) => prepared(&app, file.encodings(), req.headers(), None).await,
         None => not_found(Shared(app)).await,
     }
 }
 
 /// The site's file for a request path: `/` and `/x/` are `index.html`
 /// files; escapes are decoded (`%20`). `None` for a path no file can have.
-fn site_path(path: &str) -> Option<String> {
-    let decoded = percent_decode(path.trim_start_matches('/'))?;
+/// A plain path is borrowed: no allocation for the usual request.
+fn site_path(path: &str) -> Option<Cow<'_, str>> {
+    let path = path.trim_start_matches('/');
+    let decoded = if path.contains('%') {
+        Cow::Owned(percent_decode(path)?)
+    } else {
+        Cow::Borrowed(path)
+    };
     if decoded.split('/').any(|s| s == ".." || s == ".") {
         return None;
     }
     Some(if decoded.is_empty() || decoded.ends_with('/') {
-        format!("{decoded}index.html")
+        Cow::Owned(format!("{decoded}index.html"))
     } else {
         decoded
     })
@@ -508,7 +521,15 @@ mod tests {
     use tokio::sync::watch;
     use tower::ServiceExt;
 
-    const RSS_BODY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test Books</title><item><title>One</title></item><item><title>Two</title></item></channel></rss>\n";
+    /// Large enough to be served compressed (`MIN_COMPRESSED`).
+    static RSS_BODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let items: String = (1..=40)
+            .map(|i| format!("<item><title>Book {i}</title><guid>https://books.example.org/club/{i}</guid></item>"))
+            .collect();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test Books</title>{items}</channel></rss>\n"
+        )
+    });
     const NEWEST: &str = "2026-03-01T09:00:00+00:00";
     /// `NEWEST` as an IMF-fixdate.
     const NEWEST_HTTP: &str = "Sun, 01 Mar 2026 09:00:00 GMT";
@@ -578,7 +599,7 @@ mod tests {
         let newest = Some(at(NEWEST));
         Published {
             feeds: vec![
-                FeedFile::new(feeds::RSS_FILE, RSS_TYPE, RSS_BODY, newest),
+                FeedFile::new(feeds::RSS_FILE, RSS_TYPE, RSS_BODY.as_str(), newest),
                 FeedFile::new(
                     feeds::ATOM_FILE,
                     ATOM_TYPE,
@@ -746,7 +767,7 @@ mod tests {
             );
         }
         let rss = h.get("/feed.xml", &[]).await;
-        assert_eq!(rss.text(), RSS_BODY);
+        assert_eq!(rss.text(), *RSS_BODY);
         let etag = rss.header("etag");
         assert!(
             etag.len() == 34 && etag.starts_with('"') && etag.ends_with('"'),
@@ -774,7 +795,7 @@ mod tests {
             .get("/feed.xml", &[("if-none-match", "\"stale\", W/\"older\"")])
             .await;
         assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.text(), RSS_BODY);
+        assert_eq!(r.text(), *RSS_BODY);
     }
 
     #[tokio::test]
@@ -872,7 +893,190 @@ mod tests {
         let r = h.get("/feed.xml", &[("if-none-match", &gzipped)]).await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.headers.get("content-encoding").is_none());
-        assert_eq!(r.text(), RSS_BODY);
+        assert_eq!(r.text(), *RSS_BODY);
+    }
+
+    fn gunzip(body: &[u8]) -> String {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(body), &mut out)
+            .unwrap();
+        out
+    }
+
+    fn unbrotli(body: &[u8]) -> String {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut brotli::Decompressor::new(body, 4096), &mut out)
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_each_accept_encoding_with_its_own_body_and_etag() {
+        let h = harness();
+        let plain = h.etag("feed.xml");
+        let gzip = encoded_etag(&plain, "gzip");
+        let br = encoded_etag(&plain, "br");
+        for (accept, coding) in [
+            ("gzip, deflate, br", Some("br")),
+            ("br;q=0.5, gzip", Some("gzip")),
+            ("br;q=0, gzip;q=0.1", Some("gzip")),
+            ("gzip;q=0, br;q=0", None),
+            ("*", Some("br")),
+            ("*;q=0.3, br;q=0", Some("gzip")),
+            ("identity", None),
+            ("identity;q=0.9, gzip;q=0.5", None),
+            ("*;q=0", None),
+            ("zstd", None),
+            ("", None),
+        ] {
+            let r = h.get("/feed.xml", &[("accept-encoding", accept)]).await;
+            assert_eq!(r.status, StatusCode::OK, "{accept}");
+            assert_eq!(r.header("vary"), "accept-encoding");
+            assert_eq!(
+                r.headers
+                    .get("content-encoding")
+                    .map(|v| v.to_str().unwrap()),
+                coding,
+                "{accept}"
+            );
+            let (text, etag) = match coding {
+                Some("gzip") => (gunzip(&r.body), &gzip),
+                Some("br") => (unbrotli(&r.body), &br),
+                _ => (r.text(), &plain),
+            };
+            assert_eq!(text, *RSS_BODY, "{accept}");
+            assert_eq!(r.header("etag"), etag, "{accept}");
+            assert_eq!(r.header("content-length"), r.body.len().to_string());
+            assert!(r.header("link").ends_with("/club/feed.xml>; rel=\"self\""));
+        }
+        // The brotli body validates itself only; a 304 has no Link.
+        let r = h
+            .get(
+                "/feed.xml",
+                &[("accept-encoding", "br"), ("if-none-match", &br)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(r.header("etag"), br);
+        assert_eq!(r.header("vary"), "accept-encoding");
+        assert!(r.headers.get("link").is_none());
+        assert!(r.body.is_empty());
+        for stale in [&plain, &gzip] {
+            let r = h
+                .get(
+                    "/feed.xml",
+                    &[("accept-encoding", "br"), ("if-none-match", stale)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        // HEAD: the length of the body that GET would send in that coding.
+        let r = h
+            .send(request(
+                Method::HEAD,
+                "/feed.xml",
+                &[("accept-encoding", "gzip")],
+                "",
+            ))
+            .await;
+        assert!(r.body.is_empty());
+        let get = h.get("/feed.xml", &[("accept-encoding", "gzip")]).await;
+        assert_eq!(r.header("content-length"), get.body.len().to_string());
+        assert_eq!(r.header("etag"), gzip);
+        // A body under MIN_COMPRESSED goes out as it is, whatever is asked.
+        let r = h.get("/atom.xml", &[("accept-encoding", "gzip, br")]).await;
+        assert!(r.headers.get("content-encoding").is_none());
+        assert_eq!(r.header("etag"), h.etag("atom.xml"));
+    }
+
+    #[tokio::test]
+    async fn only_pages_rendered_per_request_are_compressed_per_request() {
+        let h = harness();
+        // A site file under the threshold is sent as it is (a per-request
+        // compression layer would gzip it).
+        let robots = &h.app.published().site["robots.txt"];
+        assert!(robots.bytes.len() < crate::server::encoded::MIN_COMPRESSED);
+        let r = h.get("/robots.txt", &[("accept-encoding", "gzip")]).await;
+        assert!(r.headers.get("content-encoding").is_none());
+        assert_eq!(r.body, robots.bytes);
+        assert_eq!(r.header("x-content-type-options"), "nosniff");
+        // A page of the site comes precompressed.
+        let r = h.get("/", &[("accept-encoding", "br")]).await;
+        assert_eq!(r.header("content-encoding"), "br");
+        assert_eq!(
+            unbrotli(&r.body).as_bytes(),
+            h.app.published().site["index.html"].bytes
+        );
+        assert_eq!(r.header("content-security-policy"), CSP);
+        // The confirmation page is rendered per request and gzipped then.
+        let s = h.add("p@example.org", Status::Pending);
+        let token = h.app.signer.token(s.id, Purpose::Confirm);
+        let r = h
+            .get(&format!("/confirm/{token}"), &[("accept-encoding", "gzip")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("content-encoding"), "gzip");
+        assert!(gunzip(&r.body).contains("Confirm your subscription"));
+        assert_eq!(r.header("x-content-type-options"), "nosniff");
+    }
+
+    #[test]
+    fn a_new_publish_reuses_the_compressed_bodies_of_unchanged_files() {
+        let config = config();
+        let first = site_files(&config);
+        let again = SiteFile::map(
+            first
+                .iter()
+                .map(|(path, f)| crate::site::File {
+                    path: path.clone(),
+                    content_type: f.content_type,
+                    bytes: if path == "index.html" {
+                        Bytes::from(format!(
+                            "{}<!-- changed -->",
+                            String::from_utf8_lossy(&f.bytes)
+                        ))
+                    } else {
+                        f.bytes.clone()
+                    },
+                })
+                .collect(),
+            &first,
+        );
+        for (path, f) in again.iter() {
+            assert_eq!(
+                Arc::ptr_eq(&f.encodings, &first[path].encodings),
+                path != "index.html",
+                "{path}"
+            );
+        }
+        assert_ne!(again["index.html"].etag(), first["index.html"].etag());
+
+        let previous = published().feeds;
+        let rendered = feeds::Rendered {
+            rss: RSS_BODY.clone(),
+            atom: "<feed/>".into(),
+            json: String::from_utf8(previous[2].bytes.to_vec()).unwrap(),
+            left_out: Vec::new(),
+        };
+        let made = FeedFile::from_rendered_reusing(&rendered, &[], &previous);
+        // Without items there is no Last-Modified: every feed is new.
+        assert!(made.iter().all(|f| {
+            !previous
+                .iter()
+                .any(|p| Arc::ptr_eq(&p.encodings, &f.encodings))
+        }));
+        let same_date: Vec<FeedFile> = previous
+            .iter()
+            .map(|f| FeedFile::new(f.name, f.content_type, f.bytes.clone(), None))
+            .collect();
+        let made = FeedFile::from_rendered_reusing(&rendered, &[], &same_date);
+        let reused: Vec<bool> = made
+            .iter()
+            .zip(&same_date)
+            .map(|(m, p)| Arc::ptr_eq(&m.encodings, &p.encodings))
+            .collect();
+        assert_eq!(reused, [true, false, true]);
+        assert_eq!(made[1].bytes, "<feed/>");
     }
 
     #[tokio::test]
