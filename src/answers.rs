@@ -1831,10 +1831,14 @@ mod tests {
         let mut b = book(&["Ann Author"], vec![]);
         let file = crate::content::AsideFile::new().unwrap();
         b.aside = Some(
-            file.put(&[Thread {
-                post: msg("Reader", "Why?"),
-                replies: vec![msg("Ann Author", "Because.")],
-            }])
+            file.put(
+                &[Thread {
+                    post: msg("Reader", "Why?"),
+                    replies: vec![msg("Ann Author", "Because.")],
+                }],
+                "",
+                "hash",
+            )
             .unwrap(),
         );
         Resolver::new(&b, &BTreeMap::new());
