@@ -44,7 +44,8 @@ def binary(given):
     path = given or os.environ.get("BOOKWEEK_BIN") or os.path.join(REPO, "target/release/bookweek")
     if not os.path.exists(path):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    return path
+    # The daemon runs in the temporary site.
+    return os.path.abspath(path)
 
 
 def make_site(content):
