@@ -248,7 +248,10 @@ fn publish(live: &mut Live, now: DateTime<FixedOffset>, tx: &watch::Sender<Arc<P
             0
         }
     };
-    let feeds = FeedFile::from_rendered(&rendered, &items);
+    // A feed whose bytes did not change keeps its compressed bodies.
+    // (Cloned first: the server's readers are not held while compressing.)
+    let old_feeds = tx.borrow().feeds.clone();
+    let feeds = FeedFile::from_rendered_reusing(&rendered, &items, &old_feeds);
     let books = catalog.books.len();
     let previous = tx.borrow().site.clone();
     let site = match publish_site(live, now) {
