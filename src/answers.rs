@@ -601,9 +601,31 @@ impl Hasher for Fnv {
     }
 }
 
-/// Every word the lists above name, with its kind bits.
-static KINDS: LazyLock<HashMap<&str, u8, BuildHasherDefault<Fnv>>> = LazyLock::new(|| {
-    let mut kinds = HashMap::default();
+/// Every word the lists above name, with its kind bits; and per first
+/// byte, the lengths (as bits) of the words starting with it, so most words
+/// of a text need no hashing at all.
+struct Kinds {
+    words: HashMap<&'static str, u8, BuildHasherDefault<Fnv>>,
+    lengths: [u32; 256],
+}
+
+impl Kinds {
+    fn of(&self, word: &str) -> u8 {
+        // Words of 32 bytes or more are always looked up (none is listed).
+        let may_be_listed = word.len() >= 32
+            || word
+                .bytes()
+                .next()
+                .is_some_and(|b| self.lengths[usize::from(b)] & (1 << word.len()) != 0);
+        match may_be_listed {
+            true => self.words.get(word).copied().unwrap_or(0),
+            false => 0,
+        }
+    }
+}
+
+static KINDS: LazyLock<Kinds> = LazyLock::new(|| {
+    let mut kinds: HashMap<&str, u8, BuildHasherDefault<Fnv>> = HashMap::default();
     let mut mark = |word: &'static str, bit: u8| *kinds.entry(word).or_insert(0) |= bit;
     STOP_WORDS.iter().for_each(|w| mark(w, STOP));
     FILLER_WORDS.iter().for_each(|w| mark(w, FILLER));
@@ -616,7 +638,16 @@ static KINDS: LazyLock<HashMap<&str, u8, BuildHasherDefault<Fnv>>> = LazyLock::n
             mark(phrase.split(' ').next().unwrap_or(phrase), bit);
         }
     }
-    kinds
+    let mut lengths = [0; 256];
+    for word in kinds.keys().filter(|w| w.len() < 32) {
+        if let Some(b) = word.bytes().next() {
+            lengths[usize::from(b)] |= 1 << word.len();
+        }
+    }
+    Kinds {
+        words: kinds,
+        lengths,
+    }
 });
 
 /// A word of a text in lower case, and its kind bits.
@@ -628,7 +659,7 @@ struct Word<'a> {
 impl<'a> Word<'a> {
     fn new(raw: &'a str) -> Self {
         let text = lower_case(raw);
-        let kind = KINDS.get(text.as_ref()).copied().unwrap_or(0);
+        let kind = KINDS.of(&text);
         Self { text, kind }
     }
 
@@ -680,6 +711,9 @@ static METAS: LazyLock<Phrases> = LazyLock::new(|| Phrases::new(META_PHRASES, OP
 /// Appends the words of `plain` to `words`, lower case, with URLs counted
 /// apart: returns how many there are.
 fn push_words<'a>(plain: &'a str, words: &mut Vec<Word<'a>>) -> usize {
+    if plain.is_ascii() {
+        return push_ascii_words(plain, words);
+    }
     let mut links = 0;
     for raw in plain.split_whitespace() {
         if raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.") {
@@ -691,6 +725,43 @@ fn push_words<'a>(plain: &'a str, words: &mut Vec<Word<'a>>) -> usize {
                 .filter(|w| !w.is_empty())
                 .map(Word::new),
         );
+    }
+    links
+}
+
+/// [`push_words`] for ASCII text, most of it, read byte by byte: in ASCII,
+/// white space (Unicode's White_Space) is tab to carriage return and the
+/// space, and letters and digits are the alphanumeric characters.
+fn push_ascii_words<'a>(plain: &'a str, words: &mut Vec<Word<'a>>) -> usize {
+    let is_space = |b: u8| matches!(b, b'\t'..=b'\r' | b' ');
+    let bytes = plain.as_bytes();
+    let (mut links, mut i) = (0, 0);
+    while i < bytes.len() {
+        if is_space(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_space(bytes[i]) {
+            i += 1;
+        }
+        let raw = &plain[start..i];
+        if raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.") {
+            links += 1;
+            continue;
+        }
+        let mut j = start;
+        while j < i {
+            if !bytes[j].is_ascii_alphanumeric() {
+                j += 1;
+                continue;
+            }
+            let word = j;
+            while j < i && bytes[j].is_ascii_alphanumeric() {
+                j += 1;
+            }
+            words.push(Word::new(&plain[word..j]));
+        }
     }
     links
 }
@@ -1896,6 +1967,95 @@ mod tests {
                     "{chat:?} {known:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn ascii_words_are_read_as_unicode_words_are() {
+        fn unicode_words(plain: &str) -> (Vec<String>, usize) {
+            let mut links = 0;
+            let mut words = Vec::new();
+            for raw in plain.split_whitespace() {
+                if raw.starts_with("http://")
+                    || raw.starts_with("https://")
+                    || raw.starts_with("www.")
+                {
+                    links += 1;
+                    continue;
+                }
+                words.extend(
+                    raw.split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_lowercase),
+                );
+            }
+            (words, links)
+        }
+        let pieces = [
+            "a",
+            "Bc",
+            "9",
+            " ",
+            "\t",
+            "\n",
+            "\u{b}",
+            "\u{c}",
+            "\r",
+            "\u{1c}",
+            ".",
+            "-",
+            "_",
+            "http://",
+            "https://x.y",
+            "www.",
+            "x/www.",
+            "THE",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            texts = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .chain(texts.iter().cloned())
+                .collect();
+            texts.sort();
+            texts.dedup();
+        }
+        for text in &texts {
+            let mut words = Vec::new();
+            let links = push_ascii_words(text, &mut words);
+            let words: Vec<String> = words.into_iter().map(|w| w.text.into_owned()).collect();
+            assert_eq!((words, links), unicode_words(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_listed_word_has_its_kind_and_others_none() {
+        for (list, bit) in [(STOP_WORDS, STOP), (FILLER_WORDS, FILLER)] {
+            for word in list {
+                assert_ne!(KINDS.of(word) & bit, 0, "{word}");
+            }
+        }
+        for (phrases, bit) in [
+            (PLACEHOLDER_PHRASES, OPENS_PLACEHOLDER),
+            (DEFLECTION_PHRASES, OPENS_DEFLECTION),
+            (META_PHRASES, OPENS_META),
+        ] {
+            for phrase in phrases {
+                let first = phrase.split(' ').next().unwrap();
+                assert_ne!(KINDS.of(first) & bit, 0, "{phrase}");
+            }
+        }
+        for other in [
+            "",
+            "model",
+            "th",
+            "thee",
+            "é",
+            "a".repeat(40).as_str(),
+            "forumz",
+        ] {
+            assert_eq!(KINDS.of(other), 0, "{other}");
         }
     }
 }

@@ -15,7 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use pulldown_cmark::{
-    CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream, html::push_html,
+    CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream,
+    html::push_html,
 };
 
 /// Archive (chat) text → safe HTML fragment.
@@ -37,41 +38,86 @@ fn to_html(events: Vec<Event<'_>>) -> String {
     let simple = events.iter().all(is_simple);
     let mut html = String::with_capacity(events.len() * 16 + 16);
     push_html(&mut html, events.into_iter());
-    if simple {
-        let fast = finish_html(&as_cleaned(&html));
+    if simple && let Some(cleaned) = as_cleaned(&html) {
+        let fast = finish_html(&cleaned);
         debug_assert_eq!(fast, sanitize_html(&html), "the cleaner's shortcut differs");
         return fast;
     }
     sanitize_html(&html)
 }
 
-/// Events whose HTML the cleaner gives back unchanged but for spelling:
-/// paragraphs, emphasis, code spans, line breaks and text. pulldown-cmark
-/// writes them as allowed tags without attributes, always well nested,
-/// with `&`, `<` and `>` of the text escaped; html5ever reads that back to
-/// the same tree and writes it out the same way, except that `<br />`
-/// becomes `<br>` and U+00A0 `&nbsp;` (see [`as_cleaned`]). Most chat
-/// messages are only this, and skipping the parse and the tree saves a
-/// good share of a build. Links (attributes), lists, quotes and code blocks
-/// always go through the cleaner. Debug builds check every shortcut
+/// Events whose HTML the cleaner gives back unchanged but for spelling.
+/// pulldown-cmark writes these as allowed tags, always well nested, with
+/// `&`, `<` and `>` of the text escaped; html5ever reads that back to the
+/// same tree and writes it out the same way, except for what
+/// [`as_cleaned`] spells its way. Most messages are only this, and
+/// skipping the cleaner's parse and tree saves a good share of a build.
+/// Left to the cleaner: a code block with a language (its class goes), a
+/// link whose href pulldown-cmark would percent-encode or write with an
+/// entity other than `&amp;`, and anything else pulldown-cmark could write
+/// (headings with attributes, alert quotes, images, raw HTML; the events
+/// here never hold the last two). Debug builds check every shortcut
 /// against the cleaner.
 fn is_simple(event: &Event<'_>) -> bool {
-    matches!(
-        event,
-        Event::Start(Tag::Paragraph | Tag::Emphasis | Tag::Strong | Tag::Strikethrough)
-            | Event::End(
-                TagEnd::Paragraph | TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough
-            )
-            | Event::Text(_)
-            | Event::Code(_)
-            | Event::SoftBreak
-            | Event::HardBreak
-    )
+    match event {
+        Event::Start(tag) => match tag {
+            Tag::Paragraph
+            | Tag::Emphasis
+            | Tag::Strong
+            | Tag::Strikethrough
+            | Tag::List(_)
+            | Tag::Item
+            | Tag::BlockQuote(None)
+            | Tag::CodeBlock(CodeBlockKind::Indented) => true,
+            Tag::CodeBlock(CodeBlockKind::Fenced(info)) => {
+                info.split(' ').next().is_none_or(str::is_empty)
+            }
+            Tag::Heading {
+                id, classes, attrs, ..
+            } => id.is_none() && classes.is_empty() && attrs.is_empty(),
+            Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                ..
+            } => {
+                !matches!(link_type, LinkType::Email)
+                    && title.is_empty()
+                    && dest_url.bytes().all(href_byte_as_written)
+            }
+            _ => false,
+        },
+        Event::End(end) => matches!(
+            end,
+            TagEnd::Paragraph
+                | TagEnd::Emphasis
+                | TagEnd::Strong
+                | TagEnd::Strikethrough
+                | TagEnd::List(_)
+                | TagEnd::Item
+                | TagEnd::BlockQuote(None)
+                | TagEnd::CodeBlock
+                | TagEnd::Heading(_)
+                | TagEnd::Link
+        ),
+        Event::Text(_) | Event::Code(_) | Event::SoftBreak | Event::HardBreak | Event::Rule => true,
+        _ => false,
+    }
 }
 
-/// What the cleaner writes for HTML made of [`is_simple`] events only.
-fn as_cleaned(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
+/// Whether pulldown-cmark writes this byte of an href as it is (its
+/// `escape_href` table) or as `&amp;`, which html5ever reads back and
+/// writes again the same way. Any other byte would be percent-encoded.
+fn href_byte_as_written(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&()*+,-./:;=?@^_~".contains(&b)
+}
+
+/// What the cleaner writes for HTML made of [`is_simple`] events only:
+/// `<br>` and `<hr>` for `<br />` and `<hr />`, `&nbsp;` for U+00A0, and
+/// `rel` after a link's `href`. None if the HTML is not as expected.
+fn as_cleaned(html: &str) -> Option<String> {
+    const REL: &str = "\" rel=\"nofollow noopener noreferrer\">";
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut rest = html;
     // U+00A0 is 0xC2 0xA0 in UTF-8; 0xC2 also starts other characters.
     while let Some(at) = memchr::memchr2(b'<', 0xC2, rest.as_bytes()) {
@@ -80,18 +126,28 @@ fn as_cleaned(html: &str) -> String {
         if let Some(after) = rest.strip_prefix("<br />") {
             out.push_str("<br>");
             rest = after;
+        } else if let Some(after) = rest.strip_prefix("<hr />") {
+            out.push_str("<hr>");
+            rest = after;
         } else if let Some(after) = rest.strip_prefix('\u{a0}') {
             out.push_str("&nbsp;");
             rest = after;
+        } else if let Some(href) = rest.strip_prefix("<a href=\"") {
+            // The href holds no quote (see `href_byte_as_written`).
+            let end = href.find("\">")?;
+            out.push_str("<a href=\"");
+            out.push_str(&href[..end]);
+            out.push_str(REL);
+            rest = &href[end + 2..];
         } else {
-            // `<` or a character starting with 0xC2, copied as it is.
+            // Another tag, or a character starting with 0xC2: as it is.
             let len = rest.chars().next().map_or(1, char::len_utf8);
             out.push_str(&rest[..len]);
             rest = &rest[len..];
         }
     }
     out.push_str(rest);
-    out
+    Some(out)
 }
 
 /// Archive (chat) text → plain text for reading, as in an email's text part:
@@ -622,10 +678,12 @@ fn safe_href(raw: &str) -> Option<String> {
 fn slack_to_commonmark(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + src.len() / 8 + 16);
     let mut rest = src;
-    // An unclosed fence is text.
-    while let Some(open) = rest.find("```") {
+    // An unclosed fence is text. (memmem: str::find with a string pattern
+    // is a scalar search, and this reads every message.)
+    let fence = |s: &str| memchr::memmem::find(s.as_bytes(), b"```");
+    while let Some(open) = fence(rest) {
         let after = &rest[open + 3..];
-        let Some(close) = after.find("```") else {
+        let Some(close) = fence(after) else {
             break;
         };
         push_blocks(&slack_inline(&rest[..open]), true, &mut out);
@@ -2455,7 +2513,10 @@ mod shortcut_tests {
         push_html(&mut html, events.into_iter());
         (
             sanitize_html(&html),
-            simple.then(|| finish_html(&as_cleaned(&html))),
+            simple
+                .then(|| as_cleaned(&html))
+                .flatten()
+                .map(|cleaned| finish_html(&cleaned)),
         )
     }
 
@@ -2467,6 +2528,32 @@ mod shortcut_tests {
             "&nbsp;", "\\", "é", ":+1:",
         ];
         texts.extend(strings(&alphabet, 3));
+        // Blocks and links, each after each.
+        let blocks = [
+            "- a\n",
+            "1. b\n",
+            "3) c\n",
+            "> q\n",
+            "* i\n  - j\n",
+            "```\nx <y> & z\n```\n",
+            "```rust\nfn\n```\n",
+            "    code\n",
+            "# h\n",
+            "---\n",
+            "\n",
+            "[l](https://x.org/a?b=1&c=2#d)",
+            "[q](https://x.org/'q')",
+            "[s](<https://x.org/a b>)",
+            "https://ex.org/p_(q)~r^s",
+            "https://x.org/[a]{b}|c",
+            "<https://x.org/&amp;>",
+            "<mailto:a@b.c|mail>",
+            "a@b.c <a@b.c>",
+            "![i](https://x.org/i.png)",
+            "[x](javascript:alert(1))",
+            "http://[::1]:8080/p",
+        ];
+        texts.extend(strings(&blocks, 3));
         texts.extend(
             [
                 "***strong and em***, ~~gone~~ and `code <b>`",
