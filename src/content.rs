@@ -452,7 +452,7 @@ fn load_from(
         if cached.broken {
             loaded.rejected.push(path.clone());
         }
-        let Some(Good { book, .. }) = &mut cached.last_good else {
+        let Some(Good { book, .. }) = &cached.last_good else {
             continue;
         };
         // Slugs become URLs and ids; two that differ only in case collide on
@@ -476,11 +476,11 @@ fn load_from(
             if cached.broken {
                 loaded.kept.push(path.clone());
             }
-            let book = match hand_over {
-                true => std::mem::replace(book, placeholder(book)),
-                false => book.clone(),
+            let good = match hand_over {
+                true => cached.last_good.take(),
+                false => cached.last_good.clone(),
             };
-            loaded.catalog.books.push(book);
+            loaded.catalog.books.extend(good.map(|g| g.book));
         }
     }
     loaded
@@ -491,27 +491,6 @@ fn load_from(
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
     Ok(loaded)
-}
-
-/// What a one-run cache keeps of a book it handed over: nothing but its
-/// path and window (the cache is dropped right after).
-fn placeholder(book: &Book) -> Book {
-    Book {
-        slug: String::new(),
-        path: PathBuf::new(),
-        title: String::new(),
-        description: None,
-        authors: Vec::new(),
-        window: book.window,
-        cover: None,
-        links: Vec::new(),
-        archive: Vec::new(),
-        body: String::new(),
-        aliases: Vec::new(),
-        pin: Vec::new(),
-        hide: Vec::new(),
-        aside: None,
-    }
 }
 
 /// Book files parsed in parallel at a time (see [`load_from`]).

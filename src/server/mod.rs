@@ -91,7 +91,7 @@ pub struct Published {
     /// The config as last reloaded: pages, links and confirmation mails
     /// follow a reload together with the feeds built from it.
     pub config: Arc<Config>,
-    /// `feed.xml`, `atom.xml`, `feed.json`; see [`FeedFile::from_rendered`].
+    /// `feed.xml`, `atom.xml`, `feed.json`; see [`FeedFile::from_rendered_reusing`].
     pub feeds: Vec<FeedFile>,
     /// When the daemon last rebuilt.
     pub built_at: DateTime<FixedOffset>,
@@ -247,13 +247,8 @@ impl FeedFile {
     }
 
     /// The three feeds of a build, each with its content type and the newest
-    /// item date as `Last-Modified`.
-    pub fn from_rendered(rendered: &feeds::Rendered, items: &[feeds::Item]) -> Vec<FeedFile> {
-        Self::from_rendered_reusing(rendered, items, &[])
-    }
-
-    /// As [`FeedFile::from_rendered`], reusing a feed of `previous` (the
-    /// feeds being replaced) whose bytes and date did not change, with its
+    /// item date as `Last-Modified`, reusing a feed of `previous` (the feeds
+    /// being replaced) whose bytes and date did not change, with its
     /// compressed bodies; the others are compressed in parallel.
     pub fn from_rendered_reusing(
         rendered: &feeds::Rendered,

@@ -218,7 +218,8 @@ pub fn publish(
     reuse: Reuse,
     keep_bytes: bool,
 ) -> Result<(Manifest, Report), SiteError> {
-    let (jobs, mut problems) = plan(inputs);
+    let ctx = Context::new(inputs);
+    let (jobs, mut problems) = plan(&ctx);
     // Temp files a killed run left in any folder the site writes to.
     let folders: BTreeSet<PathBuf> = jobs
         .iter()
@@ -233,7 +234,6 @@ pub fn publish(
         out: out.to_path_buf(),
         entries: BTreeMap::new(),
     };
-    let ctx = Context::new(inputs);
     // Pages are made and written in parallel; a template that fails stops
     // the rest as soon as the workers see it.
     let made: Vec<Outcome> = jobs
@@ -316,8 +316,8 @@ pub fn publish(
 
 /// Renders every file in memory, writing nothing: what `check` tries.
 pub fn render_all(inputs: &Inputs) -> Result<Vec<File>, SiteError> {
-    let (jobs, _) = plan(inputs);
     let ctx = Context::new(inputs);
+    let (jobs, _) = plan(&ctx);
     let mut files = Vec::new();
     for job in jobs {
         match render(&ctx, &job) {
@@ -477,7 +477,8 @@ impl From<RenderError> for Made {
 
 /// Every file of the site with its key, in a stable order; a problem for
 /// each file that would land where another already is.
-fn plan(inputs: &Inputs) -> (Vec<Job>, Vec<Problem>) {
+fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
+    let inputs = ctx.inputs;
     let config = inputs.config;
     let common = key::common(inputs);
     let mut jobs: Vec<Job> = Vec::new();
