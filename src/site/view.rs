@@ -187,22 +187,36 @@ pub struct PageLink {
     pub number: usize,
     pub url: String,
     pub current: bool,
+    /// Pages between this link and the one before it are not listed (the
+    /// template shows "…").
+    pub gap_before: bool,
 }
 
-/// `url_of(n)` is the address of page `n` (1-based).
+/// Pages listed on each side of the current one; the first and the last
+/// are always listed.
+const PAGER_WINDOW: usize = 2;
+
+/// `url_of(n)` is the address of page `n` (1-based). The links are the
+/// first page, the last, and [`PAGER_WINDOW`] on each side of `page`: a row
+/// of every page would be hundreds of numbers on a phone at a few thousand
+/// books, and would make every page's size grow with the number of pages.
 pub fn pager(page: usize, pages: usize, url_of: impl Fn(usize) -> String) -> Pager {
+    let near = page.saturating_sub(PAGER_WINDOW)..=page.saturating_add(PAGER_WINDOW);
+    let mut links: Vec<PageLink> = Vec::new();
+    for n in (1..=pages).filter(|&n| n == 1 || n == pages || near.contains(&n)) {
+        links.push(PageLink {
+            number: n,
+            url: url_of(n),
+            current: n == page,
+            gap_before: links.last().is_some_and(|l| l.number + 1 != n),
+        });
+    }
     Pager {
         page,
         pages,
         prev: (page > 1).then(|| url_of(page - 1)),
         next: (page < pages).then(|| url_of(page + 1)),
-        links: (1..=pages)
-            .map(|n| PageLink {
-                number: n,
-                url: url_of(n),
-                current: n == page,
-            })
-            .collect(),
+        links,
     }
 }
 
@@ -221,6 +235,36 @@ mod tests {
         assert_eq!(p.prev.as_deref(), Some("p1"));
         assert_eq!(p.next.as_deref(), Some("p3"));
         assert_eq!(p.links.iter().filter(|l| l.current).count(), 1);
+        let numbers = |p: &Pager| -> Vec<(usize, bool)> {
+            p.links.iter().map(|l| (l.number, l.gap_before)).collect()
+        };
+        assert_eq!(numbers(&p), [(1, false), (2, false), (3, false)]);
+        // Many pages: the first, the last and two on each side, with gaps.
+        let middle = pager(50, 333, |n| format!("p{n}"));
+        assert_eq!(
+            numbers(&middle),
+            [
+                (1, false),
+                (48, true),
+                (49, false),
+                (50, false),
+                (51, false),
+                (52, false),
+                (333, true)
+            ]
+        );
+        assert_eq!(middle.links[3].url, "p50");
+        assert!(middle.links[3].current);
+        let near_start = pager(2, 333, |n| format!("p{n}"));
+        assert_eq!(
+            numbers(&near_start),
+            [(1, false), (2, false), (3, false), (4, false), (333, true)]
+        );
+        let last = pager(333, 333, |n| format!("p{n}"));
+        assert_eq!(
+            numbers(&last),
+            [(1, false), (331, true), (332, false), (333, false)]
+        );
         let first = pager(1, 1, |n| format!("p{n}"));
         assert!(first.prev.is_none() && first.next.is_none());
         assert_eq!(page_count(0), 1);
