@@ -480,71 +480,49 @@ impl From<RenderError> for Made {
 fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
     let inputs = ctx.inputs;
     let config = inputs.config;
-    let common = key::common(inputs);
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut push = |path: String, key: String, what: What| {
-        jobs.push(Job {
-            content_type: content_type(&path),
-            path,
-            key,
-            what,
-        });
-    };
-    push(
-        HOME.into(),
-        key::of(&common, "home", &index::home_view(inputs)),
-        What::Home,
-    );
-    let ordered = index::archive_order(inputs);
+    let mut files: Vec<(String, What)> = vec![(HOME.into(), What::Home)];
     for page in 1..=index::archive_pages(inputs.catalog) {
-        push(
-            index::archive_path(page),
-            key::of(
-                &common,
-                "archive",
-                &index::archive_view(inputs, &ordered, page),
-            ),
-            What::Archive { page },
-        );
+        files.push((index::archive_path(page), What::Archive { page }));
     }
     for (index, book) in inputs.catalog.books.iter().enumerate() {
         if let Some(path) = book_path(config, book) {
-            push(
-                path,
-                books::key(&common, inputs, book),
-                What::Book { index },
-            );
+            files.push((path, What::Book { index }));
         }
     }
-    for (slug, person) in authors_with_pages(inputs.catalog) {
+    for slug in authors_with_pages(inputs.catalog).into_keys() {
         if let Some(path) = person_path(slug) {
-            push(
+            files.push((
                 path,
-                index::person_key(&common, inputs, person),
                 What::Person {
                     slug: slug.to_string(),
                 },
-            );
+            ));
         }
     }
-    for (index, d) in inputs.digests.iter().enumerate() {
-        push(
-            digests::path(d.id),
-            digests::key(&common, inputs, index),
+    for index in 0..inputs.digests.len() {
+        files.push((
+            digests::path(inputs.digests[index].id),
             What::Digest { index },
-        );
+        ));
     }
     for page in 1..=digests::list_pages(inputs.digests) {
-        push(
-            digests::list_path(page),
-            key::of(&common, "digests", &digests::list_view(inputs, page)),
-            What::Digests { page },
-        );
+        files.push((digests::list_path(page), What::Digests { page }));
     }
     for (path, source) in assets::referenced(inputs.catalog, config) {
-        let key = key::of_file(&source);
-        push(path, key, What::Image { source });
+        files.push((path, What::Image { source }));
     }
+    // A key is a hash of everything its page shows: made in parallel, as
+    // the pages are.
+    let common = key::common(inputs);
+    let mut jobs: Vec<Job> = files
+        .into_par_iter()
+        .map(|(path, what)| Job {
+            content_type: content_type(&path),
+            key: job_key(ctx, &common, &what),
+            path,
+            what,
+        })
+        .collect();
     // Two files at one path (a book named `index` with `book_path:
     // /{slug}.html`): the first stays, the other is a problem.
     let mut seen = BTreeSet::new();
@@ -589,6 +567,30 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
         what: What::Robots,
     });
     (jobs, problems)
+}
+
+/// The key of a file (see [`key`]): it changes whenever what the file
+/// shows changes.
+fn job_key(ctx: &Context, common: &str, what: &What) -> String {
+    let inputs = ctx.inputs;
+    match what {
+        What::Home => key::of(common, "home", &index::home_view(inputs)),
+        What::Archive { page } => key::of(
+            common,
+            "archive",
+            &index::archive_view(inputs, &ctx.archive, *page),
+        ),
+        What::Book { index } => books::key(common, inputs, &inputs.catalog.books[*index]),
+        What::Person { slug } => match inputs.catalog.people.get(slug) {
+            Some(person) => index::person_key(common, inputs, person),
+            None => String::new(),
+        },
+        What::Digest { index } => digests::key(common, inputs, *index),
+        What::Digests { page } => key::of(common, "digests", &digests::list_view(inputs, *page)),
+        What::Image { source } => key::of_file(source),
+        // Made after the others, from their paths.
+        What::Sitemap { .. } | What::Robots => String::new(),
+    }
 }
 
 fn render(ctx: &Context, job: &Job) -> Result<Bytes, Made> {
