@@ -120,14 +120,24 @@ pub fn signer(
     })
 }
 
+/// One problem a line. The lines are written together: standard error is
+/// unbuffered, and a site whose covers are all elsewhere has a warning for
+/// each of thousands of books (each `eprintln!` would be several writes).
 pub fn print_problems(problems: &[Problem], to_stderr: bool) {
-    for p in problems {
-        if to_stderr {
-            eprintln!("{p}");
-        } else {
-            println!("{p}");
-        }
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    if problems.is_empty() {
+        return;
     }
+    let mut text = String::new();
+    for p in problems {
+        let _ = writeln!(text, "{p}");
+    }
+    // Like `eprintln!`, a closed stream is not an error worth stopping for.
+    let _ = match to_stderr {
+        true => std::io::stderr().lock().write_all(text.as_bytes()),
+        false => std::io::stdout().lock().write_all(text.as_bytes()),
+    };
 }
 
 pub fn exit(code: u8) -> ExitCode {

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::config::Config;
 use crate::diag::Problem;
 use crate::model::Catalog;
@@ -104,18 +106,26 @@ fn problem_with(config: &Config, reference: &str) -> Option<String> {
 /// Checks every book's cover and every person's picture: one that cannot
 /// be shown is a warning at its key and is removed from the catalog.
 pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
-    let mut problems = Vec::new();
     let max = config.max_file_size;
-    for book in &mut catalog.books {
-        if let Some(why) = book.cover.as_deref().and_then(|c| problem_with(config, c)) {
-            problems.push(Problem::warning(
+    // In parallel: each check looks the file up, and each warning reads its
+    // book again to name the line (a site whose images are elsewhere has a
+    // warning for every book).
+    let mut problems: Vec<Problem> = catalog
+        .books
+        .par_iter_mut()
+        .filter_map(|book| {
+            let why = book
+                .cover
+                .as_deref()
+                .and_then(|c| problem_with(config, c))?;
+            book.cover = None;
+            Some(Problem::warning(
                 &book.path,
                 crate::content::locate_in_file(&book.path, &[Seg::Key("cover")], max),
                 format!("`cover`: {why}; it is left out"),
-            ));
-            book.cover = None;
-        }
-    }
+            ))
+        })
+        .collect();
     for person in catalog.people.values_mut() {
         if let Some(why) = person
             .picture
