@@ -15,7 +15,7 @@ pub use files::{decode_text, human_size, is_content_name, markdown_files, read_t
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
@@ -316,119 +316,135 @@ fn load_from(
         .collect();
     loaded.files += book_files.len();
     cache.reread += todo.len();
-    // Read and parse in parallel, a chunk at a time, so that no more than a
-    // chunk of whole archives is ever in memory at once.
-    for chunk in todo.chunks(PARSE_CHUNK) {
+    let location = store.as_deref().map(|s| s.location().to_path_buf());
+    // The store is shared by the thread that saves new versions and this
+    // one, which reads the last good version of a broken book.
+    let store = store.map(Mutex::new);
+    let saved = std::thread::scope(|scope| {
         // New versions go to the store as they come, not all at the end (a
         // first run over thousands of books would hold every text at once),
-        // while the next chunk is parsed.
-        let to_save = match changed_bytes >= SAVE_BYTES {
-            true => {
+        // on a thread of their own, so parsing never waits for a write.
+        // One batch may wait while another is written: memory stays bounded.
+        let (to_saver, batches) = std::sync::mpsc::sync_channel::<Vec<Version>>(1);
+        let saver = store.as_ref().filter(|_| kept.is_some()).map(|m| {
+            scope.spawn(move || -> Result<(), StoreError> {
+                for batch in batches {
+                    lock(m).save(&batch, &[])?;
+                }
+                Ok(())
+            })
+        });
+        let mut saving = saver.is_some();
+        // Read and parse in parallel, a chunk at a time, so that no more
+        // than a chunk of whole archives is ever in memory at once.
+        for chunk in todo.chunks(PARSE_CHUNK) {
+            if saving && changed_bytes >= SAVE_BYTES {
                 changed_bytes = 0;
-                std::mem::take(&mut changed)
+                // A send fails only when the saver stopped at an error,
+                // which joining it reports.
+                saving = to_saver.send(std::mem::take(&mut changed)).is_ok();
             }
-            false => Vec::new(),
-        };
-        let (parsed, saved) = rayon::join(
-            || {
-                chunk
-                    .par_iter()
-                    .map(|(path, _)| {
-                        let key = store_key(dir, path);
-                        let known = kept.as_ref().and_then(|k| k.get(&key));
-                        parse_one(
-                            path,
-                            source,
-                            &loaded.catalog.people,
-                            known,
-                            cache.aside.as_deref(),
-                        )
-                    })
-                    .collect::<Vec<Parsed>>()
-            },
-            || match store.as_deref_mut() {
-                Some(s) if !to_save.is_empty() => s
-                    .save(&to_save, &[])
-                    .map_err(|e| store_problem(s.location(), "write", &e)),
-                _ => Ok(()),
-            },
-        );
-        if let Err(p) = saved {
-            loaded.problems.push(p);
-            store = None;
-        }
-        for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
-            let key = store_key(dir, path);
-            let Parsed {
-                book,
-                mut problems,
-                hash,
-                text,
-            } = parsed;
-            let previous = cache.books.remove(path).and_then(|c| c.last_good);
-            let (broken, last_good) = match (book, hash) {
-                (Some(book), Some(hash)) => {
-                    let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
-                        Some((h, at)) if *h == hash => at.clone(),
-                        _ => {
-                            if let (Some(_), Some(text)) = (&kept, text) {
-                                changed_bytes += text.len();
-                                changed.push(Version {
-                                    key,
-                                    text,
-                                    hash,
-                                    read_at: read_at.clone(),
-                                });
+            let parsed: Vec<Parsed> = chunk
+                .par_iter()
+                .map(|(path, _)| {
+                    let key = store_key(dir, path);
+                    let known = kept.as_ref().and_then(|k| k.get(&key));
+                    parse_one(
+                        path,
+                        source,
+                        &loaded.catalog.people,
+                        known,
+                        cache.aside.as_deref(),
+                    )
+                })
+                .collect();
+            for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
+                let key = store_key(dir, path);
+                let Parsed {
+                    book,
+                    mut problems,
+                    hash,
+                    text,
+                } = parsed;
+                let previous = cache.books.remove(path).and_then(|c| c.last_good);
+                let (broken, last_good) = match (book, hash) {
+                    (Some(book), Some(hash)) => {
+                        let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
+                            Some((h, at)) if *h == hash => at.clone(),
+                            _ => {
+                                if let (Some(_), Some(text)) = (&kept, text) {
+                                    changed_bytes += text.len();
+                                    changed.push(Version {
+                                        key,
+                                        text,
+                                        hash,
+                                        read_at: read_at.clone(),
+                                    });
+                                }
+                                read_at.clone()
                             }
-                            read_at.clone()
-                        }
-                    };
-                    (false, Some(Good { book, read_at }))
-                }
-                _ => {
-                    let good = previous.or_else(|| {
-                        let store = store.as_deref_mut()?;
-                        kept.as_ref()?.get(&key)?;
-                        match store.version(&key) {
-                            Ok(Some(v)) => {
-                                let (book, _) =
-                                    parse_book(path, &v.text, &loaded.catalog.people, tz);
-                                book.map(|book| Good {
-                                    book: set_aside(book, &v.hash, cache.aside.as_deref()),
-                                    read_at: v.read_at,
-                                })
-                            }
-                            Ok(None) => None,
-                            Err(e) => {
-                                loaded
-                                    .problems
-                                    .push(store_problem(store.location(), "read", &e));
-                                None
-                            }
-                        }
-                    });
-                    if let Some(good) = &good {
-                        for p in problems.iter_mut().filter(|p| p.is_error()) {
-                            p.message.push_str(&format!(
-                                "; the last good version (read {}) is still published",
-                                good.read_at
-                            ));
-                        }
+                        };
+                        (false, Some(Good { book, read_at }))
                     }
-                    (true, good)
-                }
-            };
-            cache.books.insert(
-                path.clone(),
-                CachedBook {
-                    stamp: *now_stamp,
-                    problems,
-                    broken,
-                    last_good,
-                },
-            );
+                    _ => {
+                        let good = previous.or_else(|| {
+                            let store = store.as_ref()?;
+                            kept.as_ref()?.get(&key)?;
+                            let found = lock(store).version(&key);
+                            match found {
+                                Ok(Some(v)) => {
+                                    let (book, _) =
+                                        parse_book(path, &v.text, &loaded.catalog.people, tz);
+                                    book.map(|book| Good {
+                                        book: set_aside(book, &v.hash, cache.aside.as_deref()),
+                                        read_at: v.read_at,
+                                    })
+                                }
+                                Ok(None) => None,
+                                Err(e) => {
+                                    if let Some(at) = &location {
+                                        loaded.problems.push(store_problem(at, "read", &e));
+                                    }
+                                    None
+                                }
+                            }
+                        });
+                        if let Some(good) = &good {
+                            for p in problems.iter_mut().filter(|p| p.is_error()) {
+                                p.message.push_str(&format!(
+                                    "; the last good version (read {}) is still published",
+                                    good.read_at
+                                ));
+                            }
+                        }
+                        (true, good)
+                    }
+                };
+                cache.books.insert(
+                    path.clone(),
+                    CachedBook {
+                        stamp: *now_stamp,
+                        problems,
+                        broken,
+                        last_good,
+                    },
+                );
+            }
         }
-    }
+        drop(to_saver);
+        match saver.map(|s| s.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Ok(()),
+        }
+    });
+    let store = match (saved, &location) {
+        (Err(e), Some(at)) => {
+            loaded.problems.push(store_problem(at, "write", &e));
+            None
+        }
+        _ => store.map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner)),
+    };
     if let (Some(store), Some(hashes)) = (store, kept.take()) {
         // A deleted file takes its book with it.
         let present: BTreeSet<String> = book_files.iter().map(|p| store_key(dir, p)).collect();
@@ -563,6 +579,12 @@ fn set_aside(mut book: Book, hash: &str, aside: Option<&AsideFile>) -> Book {
 
 /// A store that cannot be read or written is a warning: the run goes on
 /// with what the files say, as it did before there was a store.
+/// The store behind its lock; a thread that panicked holding it left
+/// nothing half-done that SQLite would not roll back.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn store_problem(at: &Path, what: &str, e: &StoreError) -> Problem {
     Problem::warning(
         at,
@@ -663,8 +685,7 @@ fn front_matter(text: &str) -> Result<FrontMatter<'_>, ((usize, usize), String)>
             "file is empty; it needs front matter between two `---` lines".into(),
         ));
     }
-    let mut lines = text.split_inclusive('\n');
-    let first = lines.next().unwrap_or("");
+    let first = text.split_inclusive('\n').next().unwrap_or("");
     if first.trim_end() != "---" {
         return Err((
             (1, 1),
@@ -672,21 +693,42 @@ fn front_matter(text: &str) -> Result<FrontMatter<'_>, ((usize, usize), String)>
         ));
     }
     let yaml_start = first.len();
-    let mut offset = yaml_start;
-    for line in lines {
-        if matches!(line.trim_end(), "---" | "...") {
-            return Ok(FrontMatter {
-                yaml: &text[yaml_start..offset],
-                first_line: 2,
-                body: &text[offset + line.len()..],
-            });
-        }
-        offset += line.len();
+    match closing_line(text, yaml_start) {
+        Some((at, len)) => Ok(FrontMatter {
+            yaml: &text[yaml_start..at],
+            first_line: 2,
+            body: &text[at + len..],
+        }),
+        None => Err((
+            (1, 1),
+            "front matter is not closed: add a `---` line after it".into(),
+        )),
     }
-    Err((
-        (1, 1),
-        "front matter is not closed: add a `---` line after it".into(),
-    ))
+}
+
+/// The first line at or after `from` (a line start) that is `---` or `...`
+/// with only trailing whitespace: its start and length with its newline.
+/// Found by searching for the markers, not by walking every line of a long
+/// archive.
+fn closing_line(text: &str, from: usize) -> Option<(usize, usize)> {
+    let closes = |at: usize| {
+        let rest = &text[at..];
+        let line = rest.find('\n').map_or(rest, |i| &rest[..=i]);
+        matches!(line.trim_end(), "---" | "...").then_some(line.len())
+    };
+    if let Some(len) = closes(from) {
+        return Some((from, len));
+    }
+    let bytes = &text.as_bytes()[from..];
+    let first = |marker: &[u8], until: usize| {
+        memchr::memmem::find_iter(&bytes[..until], marker)
+            .map(|i| from + i + 1)
+            .find_map(|at| closes(at).map(|len| (at, len)))
+    };
+    let dashes = first(b"\n---", bytes.len());
+    // A `...` line counts only before the first `---` line.
+    let until = dashes.map_or(bytes.len(), |(at, _)| at - from);
+    first(b"\n...", until).or(dashes)
 }
 
 /// Parses the front matter into a mapping; a syntax error names its real line
@@ -1541,6 +1583,39 @@ fn archive(r: &mut Report, map: &mut Mapping) -> Vec<Thread> {
 mod tests {
     use super::*;
     use chrono_tz::Europe::Berlin;
+
+    #[test]
+    fn front_matter_closes_at_the_first_marker_line() {
+        // Every line walked, as the search must agree with.
+        fn walked(text: &str) -> Option<(&str, &str)> {
+            let mut lines = text.split_inclusive('\n');
+            let start = lines.next()?.len();
+            let mut offset = start;
+            for line in lines {
+                if matches!(line.trim_end(), "---" | "...") {
+                    return Some((&text[start..offset], &text[offset + line.len()..]));
+                }
+                offset += line.len();
+            }
+            None
+        }
+        let cases = [
+            "---\n---\nbody",
+            "---\ntitle: x\n---\nbody\n---\nmore",
+            "---\ntitle: x\n...\nbody\n---\n",
+            "---\ntitle: x\n---  \r\nbody",
+            "---\ntitle: x\n----\n--- x\n ---\n...",
+            "---\ntext: \"a\n  ... b\"\n...more\n---",
+            "---\ntitle: x\n---",
+            "---\r\ntitle: x\r\n---\r\nbody",
+            "---\ntitle: x\nno end\n",
+            "---\n...\n---\n",
+        ];
+        for text in cases {
+            let found = front_matter(text).ok().map(|fm| (fm.yaml, fm.body));
+            assert_eq!(found, walked(text), "{text:?}");
+        }
+    }
 
     fn book(text: &str) -> (Option<Book>, Vec<String>) {
         let mut people = BTreeMap::new();

@@ -15,13 +15,17 @@ pub enum Seg<'a> {
 /// The 1-based (line, column) of the deepest part of `path` found in `text`.
 /// `None` when not even the first step is found (the key is absent).
 pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines = Lines {
+        split: Vec::new(),
+        rest: text.lines(),
+    };
     let mut lo = 0;
-    let mut hi = lines.len();
-    let mut col = first_content_col(&lines, lo, hi)?;
+    let mut hi = usize::MAX;
+    let mut col = first_content_col(&mut lines, lo, hi)?;
     let mut found = None;
     for seg in path {
-        let Some((line, child_lo, child_hi, child_col)) = step(&lines, lo, hi, col, *seg) else {
+        let Some((line, child_lo, child_hi, child_col)) = step(&mut lines, lo, hi, col, *seg)
+        else {
             break;
         };
         found = Some((line + 1, col + 1));
@@ -33,6 +37,28 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
         }
     }
     found
+}
+
+/// A document's lines, split only as far as a lookup has read: a key near
+/// the top of a long document (a book's `cover` above its archive) costs a
+/// few lines, not all of them.
+struct Lines<'t> {
+    split: Vec<&'t str>,
+    rest: std::str::Lines<'t>,
+}
+
+impl<'t> Lines<'t> {
+    fn get(&mut self, i: usize) -> Option<&'t str> {
+        while self.split.len() <= i {
+            self.split.push(self.rest.next()?);
+        }
+        Some(self.split[i])
+    }
+
+    /// Lines `lo..hi` (`hi` may be past the end) with their index.
+    fn range(&mut self, lo: usize, hi: usize) -> impl Iterator<Item = (usize, &'t str)> + '_ {
+        (lo..hi).map_while(|i| self.get(i).map(|l| (i, l)))
+    }
 }
 
 /// The text of `line` from column `col` on, if everything before `col` is
@@ -59,11 +85,11 @@ fn indent(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
-fn first_content_col(lines: &[&str], lo: usize, hi: usize) -> Option<usize> {
-    lines[lo..hi]
-        .iter()
-        .find(|l| !is_blank(l))
-        .map(|l| indent(l))
+fn first_content_col(lines: &mut Lines, lo: usize, hi: usize) -> Option<usize> {
+    lines
+        .range(lo, hi)
+        .find(|(_, l)| !is_blank(l))
+        .map(|(_, l)| indent(l))
 }
 
 fn key_matches(content: &str, key: &str) -> bool {
@@ -87,37 +113,48 @@ fn key_matches(content: &str, key: &str) -> bool {
 /// Finds `seg` among the entries at column `col` of lines `lo..hi`; returns the
 /// line it is on and the range and column of its children (if it has any).
 fn step(
-    lines: &[&str],
+    lines: &mut Lines,
     lo: usize,
     hi: usize,
     col: usize,
     seg: Seg,
 ) -> Option<(usize, usize, usize, Option<usize>)> {
     // Entries are lines whose content starts exactly at `col`.
-    let entry = |i: usize| -> Option<&str> {
-        let c = content_at(lines[i], col)?;
-        (!c.starts_with(' ') && !is_blank(lines[i])).then_some(c)
-    };
+    fn entry_at(line: &str, col: usize) -> Option<&str> {
+        let c = content_at(line, col)?;
+        (!c.starts_with(' ') && !is_blank(line)).then_some(c)
+    }
+    let is_item = |c: &str| c == "-" || c.starts_with("- ");
     let start = match seg {
-        Seg::Key(key) => (lo..hi).find(|&i| entry(i).is_some_and(|c| key_matches(c, key)))?,
-        Seg::Index(n) => (lo..hi)
-            .filter(|&i| entry(i).is_some_and(|c| c == "-" || c.starts_with("- ")))
-            .nth(n)?,
+        Seg::Key(key) => {
+            lines
+                .range(lo, hi)
+                .find(|(_, l)| entry_at(l, col).is_some_and(|c| key_matches(c, key)))?
+                .0
+        }
+        Seg::Index(n) => {
+            lines
+                .range(lo, hi)
+                .filter(|(_, l)| entry_at(l, col).is_some_and(is_item))
+                .nth(n)?
+                .0
+        }
     };
     // The entry ends where the next entry at this column (or anything less
     // indented) begins.
-    let end = (start + 1..hi)
-        .find(|&i| {
-            !is_blank(lines[i])
-                && (indent(lines[i]) < col
-                    || entry(i).is_some_and(|c| match seg {
+    let end = lines
+        .range(start + 1, hi)
+        .find(|(_, l)| {
+            !is_blank(l)
+                && (indent(l) < col
+                    || entry_at(l, col).is_some_and(|c| match seg {
                         // A sequence written at its key's own indentation
                         // belongs to the key, so only a plain key is a sibling.
-                        Seg::Key(_) => !(c == "-" || c.starts_with("- ")),
+                        Seg::Key(_) => !is_item(c),
                         Seg::Index(_) => true,
                     }))
         })
-        .unwrap_or(hi);
+        .map_or(hi, |(i, _)| i);
     let child = match seg {
         // A list item's mapping continues right after its dash.
         Seg::Index(_) => Some((start, end, col + 2)),
