@@ -338,12 +338,6 @@ fn load_from(
         // Read and parse in parallel, a chunk at a time, so that no more
         // than a chunk of whole archives is ever in memory at once.
         for chunk in todo.chunks(PARSE_CHUNK) {
-            if saving && changed_bytes >= SAVE_BYTES {
-                changed_bytes = 0;
-                // A send fails only when the saver stopped at an error,
-                // which joining it reports.
-                saving = to_saver.send(std::mem::take(&mut changed)).is_ok();
-            }
             let parsed: Vec<Parsed> = chunk
                 .par_iter()
                 .map(|(path, _)| {
@@ -372,7 +366,7 @@ fn load_from(
                         let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
                             Some((h, at)) if *h == hash => at.clone(),
                             _ => {
-                                if let (Some(_), Some(text)) = (&kept, text) {
+                                if let (true, Some(text)) = (saving, text) {
                                     changed_bytes += text.len();
                                     changed.push(Version {
                                         key,
@@ -380,6 +374,14 @@ fn load_from(
                                         hash,
                                         read_at: read_at.clone(),
                                     });
+                                    if changed_bytes >= SAVE_BYTES {
+                                        changed_bytes = 0;
+                                        // A send fails only when the saver
+                                        // stopped at an error, which joining
+                                        // it reports.
+                                        saving =
+                                            to_saver.send(std::mem::take(&mut changed)).is_ok();
+                                    }
                                 }
                                 read_at.clone()
                             }
@@ -512,8 +514,10 @@ fn load_from(
 /// Book files parsed in parallel at a time (see [`load_from`]).
 const PARSE_CHUNK: usize = 256;
 
-/// New versions of books held before they are handed to the store.
-const SAVE_BYTES: usize = 16 << 20;
+/// New versions of books held before they are handed to the store: at
+/// most three such batches are in memory (one filling, one waiting, one
+/// being written).
+const SAVE_BYTES: usize = 4 << 20;
 
 /// One book file read and parsed: the book (its archive set aside when the
 /// load sets archives aside), the problems, and for a good book the SHA-256
@@ -1806,6 +1810,9 @@ mod tests {
         kept: BTreeMap<String, Version>,
         written: usize,
         forgotten: usize,
+        /// Calls to `save`, and whether they fail (a full disk).
+        saves: usize,
+        failing: bool,
     }
 
     impl Store for MemoryStore {
@@ -1823,6 +1830,10 @@ mod tests {
             Ok(self.kept.get(key).cloned())
         }
         fn save(&mut self, changed: &[Version], gone: &[String]) -> Result<(), StoreError> {
+            self.saves += 1;
+            if self.failing {
+                return Err("disk full".into());
+            }
             self.written += changed.len();
             self.forgotten += gone.len();
             for v in changed {
@@ -1833,6 +1844,57 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn long_books_are_saved_in_batches_and_a_failing_store_only_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let books = dir.path().join("books");
+        std::fs::create_dir_all(&books).unwrap();
+        // Long bodies: more text than one batch of the store holds.
+        let good = GOOD.replace("niallmurphy, ", "");
+        let body = "A long week.\n".repeat(SAVE_BYTES / 13 / 2);
+        for i in 0..5 {
+            let text = good.replace("title: T", &format!("title: T{i}"));
+            std::fs::write(books.join(format!("b{i}.md")), format!("{text}{body}")).unwrap();
+        }
+        let config = crate::config::parse(
+            Path::new("c.yaml"),
+            &format!("paths:\n  content: {}\n", dir.path().display()),
+        )
+        .config;
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let mut store = MemoryStore::default();
+        let loaded = load_cached(&config, &mut Cache::one_run(), Some(&mut store), now).unwrap();
+        // The books share a week: only overlap warnings are expected.
+        let others = |loaded: &Loaded| -> Vec<String> {
+            loaded
+                .problems
+                .iter()
+                .filter(|p| !p.message.contains("overlaps"))
+                .map(|p| p.to_string())
+                .collect()
+        };
+        assert_eq!(loaded.catalog.books.len(), 5);
+        assert_eq!(others(&loaded), Vec::<String>::new());
+        assert_eq!(store.written, 5);
+        assert!(
+            store.saves >= 2,
+            "one batch while parsing, the rest at the end"
+        );
+        // The store fails from its first write: every book is still loaded,
+        // and the failure is one warning, not one per batch.
+        let mut full = MemoryStore {
+            failing: true,
+            ..MemoryStore::default()
+        };
+        let loaded = load_cached(&config, &mut Cache::one_run(), Some(&mut full), now).unwrap();
+        assert_eq!(loaded.catalog.books.len(), 5);
+        assert_eq!(
+            others(&loaded),
+            ["state.db:1:1: warning: cannot write the last good versions of books: disk full"]
+        );
+        assert_eq!(full.saves, 1, "nothing more is handed to a failed store");
     }
 
     #[test]
