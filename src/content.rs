@@ -201,8 +201,10 @@ struct CachedBook {
     problems: Vec<Problem>,
     /// Whether the current version of the file has errors.
     broken: bool,
-    /// The last version that parsed without errors.
-    last_good: Option<Good>,
+    /// The last version that parsed without errors. Boxed: the map keeps
+    /// its values inline, and a one-run load has thousands of entries whose
+    /// book has been handed over.
+    last_good: Option<Box<Good>>,
 }
 
 #[derive(Debug, Clone)]
@@ -289,7 +291,11 @@ fn load_from(
         }
     }
     let book_files = markdown_files(&dir.join("books"))?;
-    cache.books.retain(|p, _| book_files.contains(p));
+    // `markdown_files` sorts: a lookup, not a scan (a daemon reloading
+    // 10,000 books would compare paths 50 million times).
+    cache
+        .books
+        .retain(|p, _| book_files.binary_search(p).is_ok());
     let mut kept = match store
         .as_deref_mut()
         .map(|s| (s.hashes(), s.location().to_path_buf()))
@@ -386,7 +392,7 @@ fn load_from(
                                 read_at.clone()
                             }
                         };
-                        (false, Some(Good { book, read_at }))
+                        (false, Some(Box::new(Good { book, read_at })))
                     }
                     _ => {
                         let good = previous.or_else(|| {
@@ -397,9 +403,11 @@ fn load_from(
                                 Ok(Some(v)) => {
                                     let (book, _) =
                                         parse_book(path, &v.text, &loaded.catalog.people, tz);
-                                    book.map(|book| Good {
-                                        book: set_aside(book, &v.hash, cache.aside.as_deref()),
-                                        read_at: v.read_at,
+                                    book.map(|book| {
+                                        Box::new(Good {
+                                            book: set_aside(book, &v.hash, cache.aside.as_deref()),
+                                            read_at: v.read_at,
+                                        })
                                     })
                                 }
                                 Ok(None) => None,
@@ -465,12 +473,16 @@ fn load_from(
     let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
     // A one-run load hands its books over; a long-running cache keeps them.
     let hand_over = cache.set_aside;
+    loaded.catalog.books.reserve_exact(cache.books.len());
     for (path, cached) in &mut cache.books {
-        loaded.problems.extend(cached.problems.iter().cloned());
+        match hand_over {
+            true => loaded.problems.append(&mut cached.problems),
+            false => loaded.problems.extend(cached.problems.iter().cloned()),
+        }
         if cached.broken {
             loaded.rejected.push(path.clone());
         }
-        let Some(Good { book, .. }) = &cached.last_good else {
+        let Some(Good { book, .. }) = cached.last_good.as_deref() else {
             continue;
         };
         // Slugs become URLs and ids; two that differ only in case collide on

@@ -10,8 +10,9 @@ use crate::diag::Problem;
 
 use super::ContentError;
 
-/// The `.md` files of a folder in name order, skipping templates (`_x.md`),
-/// hidden files and editors' backup and swap files.
+/// The `.md` files of a folder, sorted (callers look paths up by binary
+/// search), skipping templates (`_x.md`), hidden files and editors' backup
+/// and swap files.
 ///
 /// The folder itself may be a symbolic link (it is named by the config).
 /// Inside it nothing is walked: an entry that is a folder, or a symbolic link
