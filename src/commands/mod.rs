@@ -120,23 +120,22 @@ pub fn signer(
     })
 }
 
-/// One problem a line. The lines are written together: standard error is
-/// unbuffered, and a site whose covers are all elsewhere has a warning for
-/// each of thousands of books (each `eprintln!` would be several writes).
+/// One problem a line, through one buffer: standard error is unbuffered,
+/// and a site whose covers are all elsewhere has a warning for each of
+/// thousands of books (each `eprintln!` would be several writes).
 pub fn print_problems(problems: &[Problem], to_stderr: bool) {
-    use std::fmt::Write as _;
     use std::io::Write as _;
-    if problems.is_empty() {
-        return;
-    }
-    let mut text = String::new();
-    for p in problems {
-        let _ = writeln!(text, "{p}");
+    fn write_all(out: impl std::io::Write, problems: &[Problem]) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        for p in problems {
+            writeln!(out, "{p}")?;
+        }
+        out.flush()
     }
     // Like `eprintln!`, a closed stream is not an error worth stopping for.
     let _ = match to_stderr {
-        true => std::io::stderr().lock().write_all(text.as_bytes()),
-        false => std::io::stdout().lock().write_all(text.as_bytes()),
+        true => write_all(std::io::stderr().lock(), problems),
+        false => write_all(std::io::stdout().lock(), problems),
     };
 }
 
