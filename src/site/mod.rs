@@ -499,11 +499,8 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
             ));
         }
     }
-    for index in 0..inputs.digests.len() {
-        files.push((
-            digests::path(inputs.digests[index].id),
-            What::Digest { index },
-        ));
+    for (index, d) in inputs.digests.iter().enumerate() {
+        files.push((digests::path(d.id), What::Digest { index }));
     }
     for page in 1..=digests::list_pages(inputs.digests) {
         files.push((digests::list_path(page), What::Digests { page }));
