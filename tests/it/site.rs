@@ -754,6 +754,40 @@ fn the_archive_is_paginated_on_now_upcoming_then_past_newest_first() {
     assert!(c.broken.is_empty(), "{}", c.broken.join("\n"));
 }
 
+#[test]
+fn a_long_archive_links_the_first_the_last_and_the_pages_near_this_one() {
+    let site = Site::empty("");
+    let monday = chrono::NaiveDate::from_ymd_opt(2000, 1, 3).unwrap();
+    // Nine pages of past weeks.
+    for week in 0..(30 * 8 + 1) {
+        let start = monday + chrono::Duration::weeks(week);
+        let end = start + chrono::Duration::days(4);
+        site.write(
+            &format!("content/books/{}-book-{week}.md", start.format("%Y%m%d")),
+            format!(
+                "---\ntitle: Book {week}\nauthors: [Jane Doe]\nstart: {start} 00:00:00\nend: {end} 23:59:59\n---\n"
+            ),
+        );
+    }
+    ok(&site.run(&["--now", "2024-05-21T12:00:00+02:00", "build"]));
+    let page = |n: usize| match n {
+        1 => "https://example.org/archive.html".to_string(),
+        n => format!("https://example.org/archive/page-{n}.html"),
+    };
+    let html = site.read("public/archive/page-5.html");
+    let links = parse(&html).links();
+    for n in [1, 3, 4, 6, 7, 9] {
+        assert!(links.contains(&page(n)), "page 5 links to page {n}");
+    }
+    for n in [2, 8] {
+        assert!(!links.contains(&page(n)), "page 5 does not list page {n}");
+    }
+    assert_eq!(html.matches("<li aria-hidden=\"true\">…</li>").count(), 2);
+    assert!(html.contains("<span aria-current=\"page\">5</span>"));
+    let c = check_links(&site);
+    assert!(c.broken.is_empty(), "{}", c.broken.join("\n"));
+}
+
 /// `"<32 hex digits of SHA-256>"`, as the server makes its ETags.
 fn etag_of(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
