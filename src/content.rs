@@ -1858,23 +1858,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn long_books_are_saved_in_batches_and_a_failing_store_only_warns() {
+    /// A content folder with `books/` (where tests write), its config,
+    /// and a good book without people.
+    fn store_site() -> (tempfile::TempDir, PathBuf, Config, String) {
         let dir = tempfile::tempdir().unwrap();
         let books = dir.path().join("books");
         std::fs::create_dir_all(&books).unwrap();
-        // Long bodies: more text than one batch of the store holds.
-        let good = GOOD.replace("niallmurphy, ", "");
-        let body = "A long week.\n".repeat(SAVE_BYTES / 13 / 2);
-        for i in 0..5 {
-            let text = good.replace("title: T", &format!("title: T{i}"));
-            std::fs::write(books.join(format!("b{i}.md")), format!("{text}{body}")).unwrap();
-        }
         let config = crate::config::parse(
             Path::new("c.yaml"),
             &format!("paths:\n  content: {}\n", dir.path().display()),
         )
         .config;
+        (dir, books, config, GOOD.replace("niallmurphy, ", ""))
+    }
+
+    #[test]
+    fn long_books_are_saved_in_batches_and_a_failing_store_only_warns() {
+        let (_dir, books, config, good) = store_site();
+        // Long bodies: more text than one batch of the store holds.
+        let body = "A long week.\n".repeat(SAVE_BYTES / 13 / 2);
+        for i in 0..5 {
+            let text = good.replace("title: T", &format!("title: T{i}"));
+            std::fs::write(books.join(format!("b{i}.md")), format!("{text}{body}")).unwrap();
+        }
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         let mut store = MemoryStore::default();
         let loaded = load_cached(&config, &mut Cache::one_run(), Some(&mut store), now).unwrap();
@@ -1911,17 +1917,9 @@ mod tests {
 
     #[test]
     fn a_broken_edit_keeps_the_last_good_version_across_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        let books = dir.path().join("books");
-        std::fs::create_dir_all(&books).unwrap();
-        let good = GOOD.replace("niallmurphy, ", "");
+        let (_dir, books, config, good) = store_site();
         std::fs::write(books.join("a.md"), &good).unwrap();
         std::fs::write(books.join("b.md"), good.replace("title: T", "title: B")).unwrap();
-        let config = crate::config::parse(
-            Path::new("c.yaml"),
-            &format!("paths:\n  content: {}\n", dir.path().display()),
-        )
-        .config;
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
         let mut store = MemoryStore::default();
         // Each run starts with an empty cache, as `build` and `once` do.
