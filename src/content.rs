@@ -332,14 +332,18 @@ fn load_from(
         // on a thread of their own, so parsing never waits for a write.
         // One batch may wait while another is written: memory stays bounded.
         let (to_saver, batches) = std::sync::mpsc::sync_channel::<Vec<Version>>(1);
-        let saver = store.as_ref().filter(|_| kept.is_some()).map(|m| {
-            scope.spawn(move || -> Result<(), StoreError> {
-                for batch in batches {
-                    lock(m).save(&batch, &[])?;
-                }
-                Ok(())
-            })
-        });
+        // No thread for a reload that reads nothing again.
+        let saver = store
+            .as_ref()
+            .filter(|_| kept.is_some() && !todo.is_empty())
+            .map(|m| {
+                scope.spawn(move || -> Result<(), StoreError> {
+                    for batch in batches {
+                        lock(m).save(&batch, &[])?;
+                    }
+                    Ok(())
+                })
+            });
         let mut saving = saver.is_some();
         // Read and parse in parallel, a chunk at a time, so that no more
         // than a chunk of whole archives is ever in memory at once.
