@@ -143,14 +143,9 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// `book` must have its archive in memory ([`crate::model::Catalog::full`]):
-    /// the archive's participants decide which given names are unique.
+    /// The archive's participants decide which given names are unique:
+    /// `book` is whole ([`crate::model::Catalog::full`]).
     pub fn new(book: &Book, people: &BTreeMap<String, Person>) -> Self {
-        debug_assert!(
-            book.aside.is_none(),
-            "{}: the archive is set aside; resolve authors on Catalog::full",
-            book.slug
-        );
         let authors = book
             .authors
             .iter()
@@ -1291,7 +1286,6 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
-            aside: None,
         }
     }
 
@@ -1880,7 +1874,8 @@ mod tests {
         .to_vec();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
         let loaded = crate::content::load(&root, chrono_tz::UTC).unwrap();
-        for book in &loaded.catalog.books {
+        for entry in &loaded.catalog.books {
+            let book = loaded.catalog.full(entry).unwrap();
             for t in &book.archive {
                 texts.extend(
                     std::iter::once(&t.post)
@@ -1893,26 +1888,6 @@ mod tests {
         for text in &texts {
             assert_eq!(signals(text), signals_by_joined_strings(text), "{text:?}");
         }
-    }
-
-    #[test]
-    #[cfg(debug_assertions)]
-    #[should_panic(expected = "the archive is set aside")]
-    fn resolving_a_book_whose_archive_is_set_aside_is_a_bug() {
-        let mut b = book(&["Ann Author"], vec![]);
-        let file = crate::content::AsideFile::new().unwrap();
-        b.aside = Some(
-            file.put(
-                &[Thread {
-                    post: msg("Reader", "Why?"),
-                    replies: vec![msg("Ann Author", "Because.")],
-                }],
-                "",
-                "hash",
-            )
-            .unwrap(),
-        );
-        Resolver::new(&b, &BTreeMap::new());
     }
 
     #[test]

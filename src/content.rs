@@ -28,7 +28,8 @@ use serde_yaml::{Mapping, Value};
 use crate::config::{Config, is_http_url};
 use crate::diag::{self, Problem, did_you_mean};
 use crate::model::{
-    Author, Book, Catalog, Link, Message, Person, Thread, Window, WindowError, YEARS, representable,
+    Author, Book, Catalog, Entry, Link, Message, Person, Thread, Window, WindowError, YEARS,
+    representable,
 };
 use crate::yamlpos::{Seg, locate};
 
@@ -209,7 +210,7 @@ struct CachedBook {
 
 #[derive(Debug, Clone)]
 struct Good {
-    book: Book,
+    book: Entry,
     /// When this version was first read (RFC 3339, UTC).
     read_at: String,
 }
@@ -224,12 +225,13 @@ fn store_key(dir: &Path, path: &Path) -> String {
         .join("/")
 }
 
-fn sha256_hex(text: &str) -> String {
+fn sha256(text: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(text.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Like [`load`], reusing what `cache` knows about unchanged files, and
@@ -409,7 +411,7 @@ fn load_from(
                                         parse_book(path, &v.text, &loaded.catalog.people, tz);
                                     book.map(|book| {
                                         Box::new(Good {
-                                            book: set_aside(book, &v.hash, cache.aside.as_deref()),
+                                            book: entry(book, &v.text, cache.aside.as_deref()),
                                             read_at: v.read_at,
                                         })
                                     })
@@ -539,7 +541,7 @@ const SAVE_BYTES: usize = 4 << 20;
 /// load sets archives aside), the problems, and for a good book the SHA-256
 /// of its text, with the text itself when the store does not have it yet.
 struct Parsed {
-    book: Option<Book>,
+    book: Option<Entry>,
     problems: Vec<Problem>,
     hash: Option<String>,
     text: Option<String>,
@@ -572,29 +574,27 @@ fn parse_one(
             text: None,
         };
     };
-    let hash = sha256_hex(&text);
+    let source = sha256(&text);
+    let hash = hex(&source);
     let stored = known.is_some_and(|(h, _)| *h == hash);
     Parsed {
-        book: Some(set_aside(book, &hash, aside)),
+        book: Some(match aside {
+            Some(file) => Entry::set_aside(book, source, file),
+            None => Entry::new(book),
+        }),
         problems,
         hash: Some(hash),
         text: (!stored).then_some(text),
     }
 }
 
-/// `book`, read from a text whose SHA-256 is `hash`, with its archive and
-/// body moved to `aside`, when there is one and the write works (else the
-/// archive stays in memory).
-fn set_aside(mut book: Book, hash: &str, aside: Option<&AsideFile>) -> Book {
-    if let Some(file) = aside
-        && (!book.archive.is_empty() || !book.body.is_empty())
-        && let Ok(at) = file.put(&book.archive, &book.body, hash)
-    {
-        book.archive = Vec::new();
-        book.body = String::new();
-        book.aside = Some(at);
+/// The catalog entry of `book`, read from `text`: set aside in `aside`
+/// when there is one (see [`Entry::set_aside`]), else held in memory.
+fn entry(book: Book, text: &str, aside: Option<&AsideFile>) -> Entry {
+    match aside {
+        Some(file) => Entry::set_aside(book, sha256(text), file),
+        None => Entry::new(book),
     }
-    book
 }
 
 /// A store that cannot be read or written is a warning: the run goes on
@@ -1146,7 +1146,6 @@ pub fn parse_book(
             aliases,
             pin,
             hide,
-            aside: None,
         }),
         _ => None,
     };

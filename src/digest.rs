@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use crate::answers;
 use crate::config::Config;
 use crate::feeds::{self, Due, Kind};
-use crate::model::{Book, Catalog};
+use crate::model::{Book, Catalog, Entry, Window};
 use crate::state::{DigestStatus, NewDigest, State, StateError};
 use crate::templates::{RenderError, Templates, escape_html};
 use crate::text;
@@ -106,7 +106,7 @@ pub fn last_tick_with_news(
 /// The tick whose digest carried `book`: the one with its recap, or with its
 /// opening while it has no archive (no recap is ever due then). `None` when
 /// the lookback is shorter than the wait for the next tick.
-pub fn tick_of_book(config: &Config, book: &Book) -> Option<DateTime<Tz>> {
+pub fn tick_of_book(config: &Config, book: &Entry) -> Option<DateTime<Tz>> {
     let date = if !book.has_archive() {
         book.window.start
     } else {
@@ -179,10 +179,10 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub fn of(book: &Book, at: DateTime<Tz>) -> Self {
-        if at < book.window.start {
+    pub fn of(window: &Window, at: DateTime<Tz>) -> Self {
+        if at < window.start {
             Stage::Opens
-        } else if at < book.window.end {
+        } else if at < window.end {
             Stage::On
         } else {
             Stage::Closed
@@ -371,7 +371,7 @@ fn book_view<'a>(
         author_count: book.authors.len(),
         authors_possessive: authors_possessive(book.authors.len()),
         window: book.window.in_words(),
-        stage: Stage::of(book, tick),
+        stage: Stage::of(&book.window, tick),
         starts: format!(
             "{} {}",
             weekday(book.window.start),
@@ -745,18 +745,18 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap()
     }
 
+    /// Mondays 09:00 are ticks: a opens 2022-12-05 00:00 (tick 12-05),
+    /// closes 12-09 (tick 12-12); b opens 12-12 08:00 (tick 12-12), runs
+    /// until 12-16 and has no archive yet.
+    fn books() -> Vec<Book> {
+        vec![
+            book("a", "2022-12-05 00:00:00", "2022-12-09 23:59:59", true),
+            book("b", "2022-12-12 08:00:00", "2022-12-16 23:59:59", false),
+        ]
+    }
+
     fn catalog() -> Catalog {
-        Catalog {
-            // Mondays 09:00 are ticks: a opens 2022-12-05 00:00 (tick 12-05),
-            // closes 12-09 (tick 12-12); b opens 12-12 08:00 (tick 12-12),
-            // runs until 12-16 and has no archive yet.
-            books: vec![
-                book("a", "2022-12-05 00:00:00", "2022-12-09 23:59:59", true),
-                book("b", "2022-12-12 08:00:00", "2022-12-16 23:59:59", false),
-            ],
-            people: Default::default(),
-            aside: None,
-        }
+        Catalog::new(books(), Default::default())
     }
 
     fn news(c: &Catalog, config: &Config, tick: &str) -> Vec<String> {
@@ -820,7 +820,7 @@ mod tests {
     fn the_stage_follows_the_window() {
         let c = catalog();
         let at = |s: &str| at(s).with_timezone(&chrono_tz::Europe::Berlin);
-        let b = &c.books[0];
+        let b = &c.books[0].window;
         assert_eq!(Stage::of(b, at("2022-12-04T23:00:00+01:00")), Stage::Opens);
         assert_eq!(Stage::of(b, at("2022-12-05T09:00:00+01:00")), Stage::On);
         assert_eq!(Stage::of(b, at("2022-12-12T09:00:00+01:00")), Stage::Closed);
@@ -838,7 +838,7 @@ mod tests {
     #[test]
     fn subjects_are_short_and_never_longer_than_100_characters() {
         let builtin = Templates::load(std::path::Path::new("/nonexistent")).0;
-        let mut c = catalog();
+        let c = catalog();
         assert_eq!(
             subject_of(&c, &builtin, "2022-12-05T09:00:00+01:00"),
             "This week: a"
@@ -848,9 +848,11 @@ mod tests {
             "This week: b; answers from a"
         );
         let long = "A Very Long Title About Machine Learning Systems in Production ".repeat(5);
-        for b in &mut c.books {
+        let mut books = books();
+        for b in &mut books {
             b.title = long.clone();
         }
+        let c = Catalog::new(books, Default::default());
         for tick in ["2022-12-05T09:00:00+01:00", "2022-12-12T09:00:00+01:00"] {
             let s = subject_of(&c, &builtin, tick);
             assert!(s.chars().count() <= 78, "{s}");

@@ -13,7 +13,7 @@ use url::Url;
 use crate::answers;
 use crate::config::Config;
 use crate::diag::Problem;
-use crate::model::{Book, Catalog, representable};
+use crate::model::{Book, Catalog, Entry, representable};
 use crate::templates::{RenderError, Templates, escape_html};
 use crate::text;
 
@@ -105,7 +105,7 @@ struct RecapView<'a> {
 pub struct Due<'a> {
     pub date: DateTime<Tz>,
     pub kind: Kind,
-    pub book: &'a Book,
+    pub book: &'a Entry,
 }
 
 /// Every item due at `now` (date ≤ now), newest first. A recap is due once
@@ -735,7 +735,6 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
-            aside: None,
         }
     }
 
@@ -746,15 +745,14 @@ mod tests {
         assert!(problems.is_empty());
         let at = |y, m, d| Berlin.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap();
         let min = DateTime::<Utc>::MIN_UTC.with_timezone(&Berlin);
-        let catalog = Catalog {
-            books: vec![
+        let catalog = Catalog::new(
+            vec![
                 book("edge", min, at(-1, 1, 1)),
                 book("zero", at(0, 1, 1), at(0, 1, 5)),
                 book("good", at(2022, 12, 5), at(2022, 12, 9)),
             ],
-            people: Default::default(),
-            aside: None,
-        };
+            Default::default(),
+        );
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         let (items, rendered) = render_all(&catalog, &config, &templates, now).unwrap();
         let slugs: Vec<&str> = items.iter().map(|i| i.slug.as_str()).collect();

@@ -203,22 +203,17 @@ pub struct Book {
     /// Editor overrides of the answer ranking: 1-based thread numbers.
     pub pin: Vec<usize>,
     pub hide: Vec<usize>,
-    /// Where `archive` and `body` were set aside (they are empty then):
-    /// see [`Catalog::full`].
-    pub aside: Option<Aside>,
 }
 
 impl Book {
-    /// How many threads the archive has, set aside or not.
+    /// How many threads the archive has.
     pub fn thread_count(&self) -> usize {
-        self.aside
-            .as_ref()
-            .map_or(self.archive.len(), |a| a.threads)
+        self.archive.len()
     }
 
     /// Whether the archive is in (it has a thread).
     pub fn has_archive(&self) -> bool {
-        self.thread_count() > 0
+        !self.archive.is_empty()
     }
 
     /// The authors' display names joined the way a sentence lists them.
@@ -232,34 +227,160 @@ impl Book {
     }
 }
 
+/// A book as the catalog keeps it: what choosing, ordering and linking
+/// books needs (slug, file, window, authors' people, cover, how many
+/// threads), and the rest of the book, either in memory or set aside in a
+/// temporary file (see [`AsideFile`]) and read back by [`Catalog::full`] or
+/// [`Catalog::meta`] for the few books a run shows. A one-run command over
+/// tens of thousands of books then holds a few hundred bytes a book.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The file stem; it names the book's page and its feed ids.
+    pub slug: String,
+    pub path: PathBuf,
+    pub window: Window,
+    /// The people slugs of its authors (plain-name authors have none).
+    pub people: Vec<String>,
+    /// Cover image as written; `None` also when it cannot be shown (see
+    /// [`Entry::drop_cover`]).
+    cover: Option<String>,
+    threads: usize,
+    kept: Kept,
+}
+
+/// Where the rest of a catalog entry is.
+#[derive(Debug, Clone, PartialEq)]
+enum Kept {
+    Here(Box<Book>),
+    Aside(Aside),
+}
+
+impl Entry {
+    /// An entry holding `book` in memory.
+    pub fn new(book: Book) -> Self {
+        Self {
+            slug: book.slug.clone(),
+            path: book.path.clone(),
+            window: book.window,
+            people: people_of(&book),
+            cover: book.cover.clone(),
+            threads: book.archive.len(),
+            kept: Kept::Here(Box::new(book)),
+        }
+    }
+
+    /// An entry for `book`, read from a text whose SHA-256 is `source`,
+    /// with all but what the entry itself holds written to `file`; the book
+    /// stays in memory when the write fails.
+    pub fn set_aside(book: Book, source: [u8; 32], file: &AsideFile) -> Self {
+        match file.put(&book, source) {
+            Ok(aside) => Self {
+                people: people_of(&book),
+                threads: book.archive.len(),
+                slug: book.slug,
+                path: book.path,
+                window: book.window,
+                cover: book.cover,
+                kept: Kept::Aside(aside),
+            },
+            Err(_) => Self::new(book),
+        }
+    }
+
+    /// How many threads the archive has, set aside or not.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+    }
+
+    /// Whether the archive is in (it has a thread).
+    pub fn has_archive(&self) -> bool {
+        self.threads > 0
+    }
+
+    /// Cover image as written, unless it was found not to be shown.
+    pub fn cover(&self) -> Option<&str> {
+        self.cover.as_deref()
+    }
+
+    /// Whether one of the authors is the person `slug`.
+    pub fn by(&self, slug: &str) -> bool {
+        self.people.iter().any(|p| p == slug)
+    }
+
+    /// The cover cannot be shown: leave it out of everything made from
+    /// this entry.
+    pub fn drop_cover(&mut self) {
+        self.cover = None;
+        if let Kept::Here(book) = &mut self.kept {
+            book.cover = None;
+        }
+    }
+}
+
+fn people_of(book: &Book) -> Vec<String> {
+    book.authors.iter().filter_map(|a| a.slug.clone()).collect()
+}
+
 /// Everything loaded from `content/`: the good books (sorted by start, then
 /// slug) and the people by slug.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    pub books: Vec<Book>,
+    pub books: Vec<Entry>,
     pub people: BTreeMap<String, Person>,
-    /// Where the books' archives wait when the load set them aside.
+    /// Where the books wait when the load set them aside.
     pub aside: Option<Arc<AsideFile>>,
 }
 
 impl Catalog {
-    /// `book` with its archive and body: itself when they are in memory,
-    /// else a copy with them read back from where the load set them aside
-    /// (the one place the domain does IO: a temporary file of this run).
-    pub fn full<'a>(&self, book: &'a Book) -> std::io::Result<Cow<'a, Book>> {
-        let Some(aside) = &book.aside else {
-            return Ok(Cow::Borrowed(book));
+    /// A catalog of `books` held in memory, in catalog order (start, then
+    /// slug).
+    pub fn new(mut books: Vec<Book>, people: BTreeMap<String, Person>) -> Self {
+        books.sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
+        Self {
+            books: books.into_iter().map(Entry::new).collect(),
+            people,
+            aside: None,
+        }
+    }
+
+    /// The whole book of `entry`, archive and body included: in memory,
+    /// or read back from where the load set it aside (the one place the
+    /// domain does IO: a temporary file of this run).
+    pub fn full<'a>(&self, entry: &'a Entry) -> std::io::Result<Cow<'a, Book>> {
+        self.read(entry, true)
+    }
+
+    /// The book of `entry` as lists show it: everything but its archive
+    /// and body, which may be left empty (they are when set aside, and
+    /// reading them back would cost the whole archive).
+    pub fn meta<'a>(&self, entry: &'a Entry) -> std::io::Result<Cow<'a, Book>> {
+        self.read(entry, false)
+    }
+
+    fn read<'a>(&self, entry: &'a Entry, whole: bool) -> std::io::Result<Cow<'a, Book>> {
+        let aside = match &entry.kept {
+            Kept::Here(book) => return Ok(Cow::Borrowed(book)),
+            Kept::Aside(aside) => aside,
         };
         let file = self
             .aside
             .as_ref()
             .ok_or_else(|| std::io::Error::other("the archive file is gone"))?;
-        let (archive, body) = file.get(aside)?;
+        let rest = file.get(aside, whole)?;
         Ok(Cow::Owned(Book {
-            archive,
-            body,
-            aside: None,
-            ..book.clone()
+            slug: entry.slug.clone(),
+            path: entry.path.clone(),
+            window: entry.window,
+            cover: entry.cover.clone(),
+            title: rest.title,
+            description: rest.description,
+            authors: rest.authors,
+            links: rest.links,
+            archive: rest.archive,
+            body: rest.body,
+            aliases: rest.aliases,
+            pin: rest.pin,
+            hide: rest.hide,
         }))
     }
 }
@@ -367,7 +488,6 @@ mod tests {
             aliases: vec![],
             pin: vec![],
             hide: vec![],
-            aside: None,
         };
         for n in ["A", "B", "C"] {
             b.authors.push(Author {

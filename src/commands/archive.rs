@@ -12,7 +12,7 @@ use crate::cli::{ArchiveCommand, Now};
 use crate::config::Config;
 use crate::diag::did_you_mean;
 use crate::frontmatter_edit::{archive_yaml, write_archive};
-use crate::model::Book;
+use crate::model::Entry;
 use crate::slack::export::Export;
 use crate::slack::select::Range;
 use crate::slack::{self, Summary};
@@ -124,13 +124,23 @@ fn fatal(e: &slack::SlackError) -> ExitCode {
 fn import_book(
     config: &Config,
     content: &crate::content::Loaded,
-    book: &Book,
+    entry: &Entry,
     range: Range,
     messages: &[slack::RawMessage],
     directory: &slack::Directory,
     args: &Import,
 ) -> Result<(), ()> {
-    let slug = &book.slug;
+    let slug = &entry.slug;
+    let book = match content.catalog.full(entry) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "error: {slug}: cannot read the book back: {e}; nothing written for this book"
+            );
+            return Err(());
+        }
+    };
+    let book = book.as_ref();
     let threads = match slack::threads_for_book(messages, directory, book, &config.archive) {
         Ok(t) => t,
         Err(e) => {
@@ -185,7 +195,7 @@ fn chosen_books<'c>(
     content: &'c crate::content::Loaded,
     args: &Import,
     now: DateTime<FixedOffset>,
-) -> Result<Vec<&'c Book>, ()> {
+) -> Result<Vec<&'c Entry>, ()> {
     let books = &content.catalog.books;
     if args.books.is_empty() {
         return Ok(books

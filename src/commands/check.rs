@@ -134,11 +134,7 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
     }
     // A slug a page can be named after (the path above is only for messages).
     book.slug = "sample-book".into();
-    let catalog = Catalog {
-        books: vec![book],
-        people: BTreeMap::from([(ann.slug.clone(), ann)]),
-        aside: None,
-    };
+    let catalog = Catalog::new(vec![book], BTreeMap::from([(ann.slug.clone(), ann)]));
     let mut out: Vec<Problem> = Vec::new();
     let mut report = |p: Problem| {
         if !out.contains(&p) {

@@ -1,47 +1,63 @@
-//! Archives set aside: while a one-run command (`build`, `once`, `digest`)
-//! holds thousands of books, each book's Q&A archive and markdown body wait
-//! in an unnamed temporary file instead of in memory, and are read back,
-//! one book at a time, by whatever shows them (a book's page, a feed item,
-//! a digest). The catalog then costs memory per book for its title, dates
-//! and links only, however long the archives and bodies are.
+//! Books set aside: while a one-run command (`build`, `once`, `digest`)
+//! holds thousands of books, all of each book but what its catalog entry
+//! keeps (slug, window, authors' people, cover) waits in an unnamed
+//! temporary file instead of in memory, and is read back, one book at a
+//! time, by whatever shows it (a list, a book's page, a feed item, a
+//! digest). The catalog then costs a few hundred bytes a book, however
+//! long the books' archives, bodies, descriptions and links are.
 //!
 //! The file is created unlinked ([`tempfile::tempfile`]), so nothing is left
 //! behind whatever way the process ends. Records are a plain length-prefixed
-//! encoding of the body and the [`Thread`]s, written and read by this module
-//! only.
+//! encoding, written and read by this module only: first what lists show
+//! (title, description, authors, links, aliases, pins), which can be read
+//! alone, then the markdown body and the [`Thread`]s.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
-use crate::model::{Message, Thread};
+use crate::model::{Author, Book, Link, Message, Thread};
 
-/// Where an archive was set aside: enough to read it back, how many
-/// threads it has (what lists and feeds need without reading it), and the
-/// SHA-256 of the file text it came from.
+/// Where a book was set aside: enough to read it back, all of it or only
+/// what lists show, and the SHA-256 of the file text it came from.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Aside {
-    pub threads: usize,
-    source: String,
+    source: [u8; 32],
     at: u64,
+    /// The length of the part lists show, then of the whole record.
+    meta: u32,
     len: u64,
 }
 
 /// What a book's `Debug` (and so a page's key, see `site::key`) shows of
-/// its archive: its content, by the text's hash, and never where it
+/// what was set aside: its content, by the text's hash, and never where it
 /// happens to sit in the file, which changes from run to run while an
 /// edit that keeps the length would not change it.
 impl std::fmt::Debug for Aside {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Aside")
-            .field("threads", &self.threads)
-            .field("source", &self.source)
-            .finish()
+        let hex: String = self.source.iter().map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("Aside").field("source", &hex).finish()
     }
 }
 
-/// The temporary file archives are set aside in.
+/// What comes back of a book from [`AsideFile::get`]: the fields its
+/// catalog entry does not hold. `archive` and `body` are empty when only
+/// what lists show was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rest {
+    pub title: String,
+    pub description: Option<String>,
+    pub authors: Vec<Author>,
+    pub links: Vec<Link>,
+    pub aliases: Vec<(String, String)>,
+    pub pin: Vec<usize>,
+    pub hide: Vec<usize>,
+    pub body: String,
+    pub archive: Vec<Thread>,
+}
+
+/// The temporary file books are set aside in.
 #[derive(Debug)]
 pub struct AsideFile {
     file: File,
@@ -58,10 +74,12 @@ impl AsideFile {
         })
     }
 
-    /// Writes `archive` and `body`, read from a text whose SHA-256 is
-    /// `source`, and says where they went.
-    pub fn put(&self, archive: &[Thread], body: &str, source: &str) -> io::Result<Aside> {
-        let bytes = encode(archive, body);
+    /// Writes what `book`'s catalog entry does not hold, read from a text
+    /// whose SHA-256 is `source`, and says where it went.
+    pub fn put(&self, book: &Book, source: [u8; 32]) -> io::Result<Aside> {
+        let (bytes, meta) = encode(book);
+        let meta =
+            u32::try_from(meta).map_err(|_| io::Error::other("a book's lists are too long"))?;
         let len = bytes.len() as u64;
         let mut end = self
             .end
@@ -71,28 +89,32 @@ impl AsideFile {
         self.file.write_all_at(&bytes, at)?;
         *end += len;
         Ok(Aside {
-            threads: archive.len(),
-            source: source.to_string(),
+            source,
             at,
+            meta,
             len,
         })
     }
 
-    /// Reads back the archive and the body [`AsideFile::put`] wrote.
-    pub fn get(&self, aside: &Aside) -> io::Result<(Vec<Thread>, String)> {
-        let len = usize::try_from(aside.len).map_err(io::Error::other)?;
+    /// Reads back what [`AsideFile::put`] wrote: all of it when `whole`,
+    /// else what lists show (`body` and `archive` empty).
+    pub fn get(&self, aside: &Aside, whole: bool) -> io::Result<Rest> {
+        let len = if whole {
+            aside.len
+        } else {
+            u64::from(aside.meta)
+        };
+        let len = usize::try_from(len).map_err(io::Error::other)?;
         let mut bytes = vec![0; len];
         self.file.read_exact_at(&mut bytes, aside.at)?;
-        let (archive, body) = decode(&bytes)?;
-        if archive.len() != aside.threads {
-            return Err(bad("thread count"));
-        }
-        Ok((archive, body))
+        decode(&bytes, whole)
     }
 }
 
-fn encode(archive: &[Thread], body: &str) -> Vec<u8> {
-    let size: usize = archive
+/// The record of `book`, and how long its first part (what lists show) is.
+fn encode(book: &Book) -> (Vec<u8>, usize) {
+    let threads: usize = book
+        .archive
         .iter()
         .map(|t| {
             16 + t.post.name.len()
@@ -103,17 +125,41 @@ fn encode(archive: &[Thread], body: &str) -> Vec<u8> {
                     .sum::<usize>()
         })
         .sum();
-    let mut out = Vec::with_capacity(size + 16 + body.len());
-    put_string(&mut out, body);
-    put_len(&mut out, archive.len());
-    for t in archive {
+    let mut out = Vec::with_capacity(1024 + threads + book.body.len());
+    put_string(&mut out, &book.title);
+    put_option(&mut out, book.description.as_deref());
+    put_len(&mut out, book.authors.len());
+    for a in &book.authors {
+        put_option(&mut out, a.slug.as_deref());
+        put_string(&mut out, &a.name);
+    }
+    put_len(&mut out, book.links.len());
+    for l in &book.links {
+        put_string(&mut out, &l.text);
+        put_string(&mut out, &l.url);
+    }
+    put_len(&mut out, book.aliases.len());
+    for (chat, author) in &book.aliases {
+        put_string(&mut out, chat);
+        put_string(&mut out, author);
+    }
+    for numbers in [&book.pin, &book.hide] {
+        put_len(&mut out, numbers.len());
+        for n in numbers {
+            put_len(&mut out, *n);
+        }
+    }
+    let meta = out.len();
+    put_string(&mut out, &book.body);
+    put_len(&mut out, book.archive.len());
+    for t in &book.archive {
         put_message(&mut out, &t.post);
         put_len(&mut out, t.replies.len());
         for r in &t.replies {
             put_message(&mut out, r);
         }
     }
-    out
+    (out, meta)
 }
 
 fn put_len(out: &mut Vec<u8>, n: usize) {
@@ -123,6 +169,14 @@ fn put_len(out: &mut Vec<u8>, n: usize) {
 fn put_string(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
+}
+
+/// An absent text is a length no text can have.
+fn put_option(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(out, s),
+        None => put_len(out, usize::MAX),
+    }
 }
 
 fn put_message(out: &mut Vec<u8>, m: &Message) {
@@ -140,19 +194,36 @@ fn bad(what: &str) -> io::Error {
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
-    fn len(&mut self) -> io::Result<usize> {
+    fn raw(&mut self) -> io::Result<u64> {
         let (head, rest) = self.0.split_at_checked(8).ok_or_else(|| bad("length"))?;
         self.0 = rest;
         let mut n = [0; 8];
         n.copy_from_slice(head);
-        usize::try_from(u64::from_le_bytes(n)).map_err(|_| bad("length"))
+        Ok(u64::from_le_bytes(n))
+    }
+
+    fn len(&mut self) -> io::Result<usize> {
+        usize::try_from(self.raw()?).map_err(|_| bad("length"))
+    }
+
+    fn bytes(&mut self, n: usize) -> io::Result<String> {
+        let (head, rest) = self.0.split_at_checked(n).ok_or_else(|| bad("text"))?;
+        self.0 = rest;
+        String::from_utf8(head.to_vec()).map_err(|_| bad("UTF-8"))
     }
 
     fn string(&mut self) -> io::Result<String> {
         let n = self.len()?;
-        let (head, rest) = self.0.split_at_checked(n).ok_or_else(|| bad("text"))?;
-        self.0 = rest;
-        String::from_utf8(head.to_vec()).map_err(|_| bad("UTF-8"))
+        self.bytes(n)
+    }
+
+    fn option(&mut self) -> io::Result<Option<String>> {
+        match self.raw()? {
+            u64::MAX => Ok(None),
+            n => self
+                .bytes(usize::try_from(n).map_err(|_| bad("length"))?)
+                .map(Some),
+        }
     }
 
     fn message(&mut self) -> io::Result<Message> {
@@ -171,34 +242,64 @@ impl Reader<'_> {
         }
         Ok(n)
     }
+
+    fn list<T>(
+        &mut self,
+        min: usize,
+        mut item: impl FnMut(&mut Self) -> io::Result<T>,
+    ) -> io::Result<Vec<T>> {
+        let n = self.count(min)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
 }
 
-fn decode(bytes: &[u8]) -> io::Result<(Vec<Thread>, String)> {
+fn decode(bytes: &[u8], whole: bool) -> io::Result<Rest> {
     let mut r = Reader(bytes);
-    let body = r.string()?;
-    let n = r.count(24)?;
-    let mut archive = Vec::with_capacity(n);
-    for _ in 0..n {
-        let post = r.message()?;
-        let replies = r.count(16)?;
-        let mut list = Vec::with_capacity(replies);
-        for _ in 0..replies {
-            list.push(r.message()?);
-        }
-        archive.push(Thread {
-            post,
-            replies: list,
-        });
+    let mut rest = Rest {
+        title: r.string()?,
+        description: r.option()?,
+        authors: r.list(16, |r| {
+            Ok(Author {
+                slug: r.option()?,
+                name: r.string()?,
+            })
+        })?,
+        links: r.list(16, |r| {
+            Ok(Link {
+                text: r.string()?,
+                url: r.string()?,
+            })
+        })?,
+        aliases: r.list(16, |r| Ok((r.string()?, r.string()?)))?,
+        pin: r.list(8, Reader::len)?,
+        hide: r.list(8, Reader::len)?,
+        body: String::new(),
+        archive: Vec::new(),
+    };
+    if whole {
+        rest.body = r.string()?;
+        rest.archive = r.list(24, |r| {
+            Ok(Thread {
+                post: r.message()?,
+                replies: r.list(16, Reader::message)?,
+            })
+        })?;
     }
     if !r.0.is_empty() {
         return Err(bad("trailing bytes"));
     }
-    Ok((archive, body))
+    Ok(rest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Window;
+    use chrono::TimeZone;
 
     fn msg(name: &str, text: &str) -> Message {
         Message {
@@ -207,49 +308,116 @@ mod tests {
         }
     }
 
+    fn book(archive: Vec<Thread>, body: &str) -> Book {
+        let t = |d| {
+            chrono_tz::UTC
+                .with_ymd_and_hms(2024, 1, d, 0, 0, 0)
+                .unwrap()
+        };
+        Book {
+            slug: "x".into(),
+            path: "books/x.md".into(),
+            title: "Title ✓".into(),
+            description: Some("About <it> & more".into()),
+            authors: vec![
+                Author {
+                    slug: Some("ann".into()),
+                    name: "Ann".into(),
+                },
+                Author {
+                    slug: None,
+                    name: "".into(),
+                },
+            ],
+            window: Window::new(t(1), t(5)).unwrap(),
+            cover: Some("images/x.jpg".into()),
+            links: vec![Link {
+                text: "Buy".into(),
+                url: "https://example.org/x".into(),
+            }],
+            archive,
+            body: body.into(),
+            aliases: vec![("annie".into(), "ann".into())],
+            pin: vec![2],
+            hide: vec![1, 3],
+        }
+    }
+
+    fn rest_of(b: &Book, whole: bool) -> Rest {
+        Rest {
+            title: b.title.clone(),
+            description: b.description.clone(),
+            authors: b.authors.clone(),
+            links: b.links.clone(),
+            aliases: b.aliases.clone(),
+            pin: b.pin.clone(),
+            hide: b.hide.clone(),
+            body: if whole { b.body.clone() } else { String::new() },
+            archive: if whole { b.archive.clone() } else { Vec::new() },
+        }
+    }
+
     #[test]
-    fn archives_come_back_as_they_went_in() {
+    fn books_come_back_as_they_went_in_whole_or_as_lists_show_them() {
         let file = AsideFile::new().unwrap();
-        let a = vec![
-            Thread {
-                post: msg("Ann", "Why?\n😀 <b>&"),
-                replies: vec![msg("Bob", "Because."), msg("", "")],
-            },
-            Thread {
-                post: msg("Cy", ""),
-                replies: vec![],
-            },
-        ];
-        let b: Vec<Thread> = Vec::new();
-        let at_a = file.put(&a, "# Body\n\ntext ✓", "a").unwrap();
-        let at_b = file.put(&b, "", "b").unwrap();
-        assert_eq!(at_a.threads, 2);
-        assert_eq!(at_b.threads, 0);
-        assert_eq!(file.get(&at_b).unwrap(), (b, String::new()));
-        assert_eq!(file.get(&at_a).unwrap(), (a, "# Body\n\ntext ✓".into()));
+        let a = book(
+            vec![
+                Thread {
+                    post: msg("Ann", "Why?\n😀 <b>&"),
+                    replies: vec![msg("Bob", "Because."), msg("", "")],
+                },
+                Thread {
+                    post: msg("Cy", ""),
+                    replies: vec![],
+                },
+            ],
+            "# Body\n\ntext ✓",
+        );
+        let mut b = book(Vec::new(), "");
+        b.description = None;
+        b.authors.clear();
+        b.links.clear();
+        let at_a = file.put(&a, [1; 32]).unwrap();
+        let at_b = file.put(&b, [2; 32]).unwrap();
+        for whole in [true, false] {
+            assert_eq!(file.get(&at_b, whole).unwrap(), rest_of(&b, whole));
+            assert_eq!(file.get(&at_a, whole).unwrap(), rest_of(&a, whole));
+        }
+        // Its key shows the text's hash, not where the record sits.
+        assert_eq!(
+            format!("{at_b:?}"),
+            format!("Aside {{ source: {:?} }}", "02".repeat(32))
+        );
     }
 
     #[test]
     fn a_damaged_record_is_an_error_not_a_panic() {
-        let a = vec![Thread {
-            post: msg("Ann", "Q"),
-            replies: vec![msg("Bob", "A")],
-        }];
-        let bytes = encode(&a, "body");
+        let b = book(
+            vec![Thread {
+                post: msg("Ann", "Q"),
+                replies: vec![msg("Bob", "A")],
+            }],
+            "body",
+        );
+        let (bytes, meta) = encode(&b);
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(decode(&bytes[..cut], true).is_err(), "cut at {cut}");
         }
-        let mut huge = bytes.clone();
-        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode(&huge).is_err());
-        let mut huge = bytes.clone();
-        huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode(&huge).is_err());
-        // In the body, then in the first name.
-        for at in [8, 28] {
+        for cut in 0..meta {
+            assert!(decode(&bytes[..cut], false).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&bytes[..meta], false).is_ok());
+        // The title's length, then the authors' count.
+        for at in [0, 8 + 9 + 8 + 17] {
+            let mut huge = bytes.clone();
+            huge[at..at + 8].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
+            assert!(decode(&huge, true).is_err(), "{at}");
+        }
+        // In the title, then in the description.
+        for at in [8, 8 + 9 + 8] {
             let mut not_utf8 = bytes.clone();
             not_utf8[at] = 0xff;
-            assert!(decode(&not_utf8).is_err(), "{at}");
+            assert!(decode(&not_utf8, true).is_err(), "{at}");
         }
     }
 }

@@ -574,11 +574,7 @@ mod tests {
                 b.unwrap_or_else(|| panic!("{problems:?}"))
             })
             .collect();
-        let catalog = crate::model::Catalog {
-            books,
-            people: Default::default(),
-            aside: None,
-        };
+        let catalog = crate::model::Catalog::new(books, Default::default());
         let templates = Templates::builtin();
         let inputs = crate::site::Inputs {
             catalog: &catalog,

@@ -114,11 +114,8 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
         .books
         .par_iter_mut()
         .filter_map(|book| {
-            let why = book
-                .cover
-                .as_deref()
-                .and_then(|c| problem_with(config, c))?;
-            book.cover = None;
+            let why = book.cover().and_then(|c| problem_with(config, c))?;
+            book.drop_cover();
             Some(Problem::warning(
                 &book.path,
                 crate::content::locate_in_file(&book.path, &[Seg::Key("cover")], max),
@@ -146,7 +143,7 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
 /// The images the site copies, by site path, with their source file: the
 /// covers and the pictures of authors with a page that [`resolve`] kept.
 pub(super) fn referenced(catalog: &Catalog, config: &Config) -> Vec<(String, PathBuf)> {
-    let covers = catalog.books.iter().filter_map(|b| b.cover.as_deref());
+    let covers = catalog.books.iter().filter_map(|b| b.cover());
     let pictures = super::authors_with_pages(catalog)
         .into_values()
         .filter_map(|p| p.picture.as_deref());

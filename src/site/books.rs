@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::view::{self, PageMeta, State, Summary};
 use super::{Context, Inputs, key};
 use crate::answers::{self, Resolver};
-use crate::model::{Book, Link, Person};
+use crate::model::{Book, Entry, Link, Person};
 use crate::templates::{RenderError, Templates};
 use crate::text;
 
@@ -71,13 +71,13 @@ struct ThreadView {
 
 /// The key of a book's page: the book itself, its authors' people files
 /// and its state now.
-pub(super) fn key(common: &str, inputs: &Inputs, book: &Book) -> String {
+pub(super) fn key(common: &str, inputs: &Inputs, book: &Entry) -> String {
     let people: Vec<Option<&Person>> = book
-        .authors
+        .people
         .iter()
-        .map(|a| a.slug.as_deref().and_then(|s| inputs.catalog.people.get(s)))
+        .map(|s| inputs.catalog.people.get(s))
         .collect();
-    let state = State::of(book, inputs.now);
+    let state = State::of(&book.window, inputs.now);
     key::of_debug(common, "book", &[book, &people, &state])
 }
 

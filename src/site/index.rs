@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::books::author_view;
 use super::view::{self, PageMeta, Pager, State, Summary};
 use super::{ARCHIVE, Context, Inputs, key};
-use crate::model::{Book, Person};
+use crate::model::{Entry, Person};
 use crate::templates::{RenderError, Templates};
 
 /// Closed books the home page shows.
@@ -25,36 +25,38 @@ pub(super) struct HomeView {
     participate_url: Option<String>,
 }
 
-pub(super) fn home_view(inputs: &Inputs) -> HomeView {
+pub(super) fn home_view(inputs: &Inputs) -> Result<HomeView, RenderError> {
     let (config, now) = (inputs.config, inputs.now);
     let books = &inputs.catalog.books;
-    let summary = |b: &Book| view::summary(config, b, now);
+    let summary = |b: &Entry| view::listed(inputs.catalog, config, b, now);
     let site = &config.settings.site;
-    HomeView {
+    Ok(HomeView {
         current: books
             .iter()
-            .find(|b| State::of(b, now) == State::Open)
-            .map(summary),
+            .find(|b| State::of(&b.window, now) == State::Open)
+            .map(summary)
+            .transpose()?,
         upcoming: books
             .iter()
-            .find(|b| State::of(b, now) == State::Upcoming)
-            .map(summary),
+            .find(|b| State::of(&b.window, now) == State::Upcoming)
+            .map(summary)
+            .transpose()?,
         recent: books
             .iter()
             .rev()
-            .filter(|b| State::of(b, now) == State::Closed)
+            .filter(|b| State::of(&b.window, now) == State::Closed)
             .take(RECENT)
             .map(summary)
-            .collect(),
+            .collect::<Result<_, _>>()?,
         books: books.len(),
         participate: site.participate.clone(),
         participate_url: site.participate_url.clone(),
-    }
+    })
 }
 
 pub(super) fn home(ctx: &Context, templates: &Templates) -> Result<String, RenderError> {
     let config = ctx.inputs.config;
-    let v = home_view(ctx.inputs);
+    let v = home_view(ctx.inputs)?;
     let meta = PageMeta {
         title: config.settings.site.title.clone(),
         description: Some(config.settings.site.description.clone()),
@@ -84,10 +86,14 @@ pub(super) fn home(ctx: &Context, templates: &Templates) -> Result<String, Rende
 /// Every book in archive order: the one on now, the upcoming ones (the
 /// next first), then the past ones, newest first. Computed once per build
 /// (each page of the archive takes its slice of it).
-pub(super) fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Book> {
+pub(super) fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Entry> {
     let now = inputs.now;
     let books = &inputs.catalog.books;
-    let of = |state: State| books.iter().filter(move |b| State::of(b, now) == state);
+    let of = |state: State| {
+        books
+            .iter()
+            .filter(move |b| State::of(&b.window, now) == state)
+    };
     of(State::Open)
         .chain(of(State::Upcoming))
         .chain(of(State::Closed).rev())
@@ -121,7 +127,11 @@ pub(super) struct ArchiveView {
     pager: Pager,
 }
 
-pub(super) fn archive_view(inputs: &Inputs, ordered: &[&Book], page: usize) -> ArchiveView {
+pub(super) fn archive_view(
+    inputs: &Inputs,
+    ordered: &[&Entry],
+    page: usize,
+) -> Result<ArchiveView, RenderError> {
     let config = inputs.config;
     let pages = view::page_count(ordered.len());
     let mut groups: Vec<Group> = Vec::new();
@@ -130,7 +140,7 @@ pub(super) fn archive_view(inputs: &Inputs, ordered: &[&Book], page: usize) -> A
         .skip((page - 1) * super::PER_PAGE)
         .take(super::PER_PAGE)
     {
-        let s = view::summary(config, book, inputs.now);
+        let s = view::listed(inputs.catalog, config, book, inputs.now)?;
         let (id, heading) = match s.state {
             State::Open => ("on-now", "On now"),
             State::Upcoming => ("upcoming", "Upcoming"),
@@ -145,11 +155,11 @@ pub(super) fn archive_view(inputs: &Inputs, ordered: &[&Book], page: usize) -> A
             }),
         }
     }
-    ArchiveView {
+    Ok(ArchiveView {
         total: ordered.len(),
         groups,
         pager: view::pager(page, pages, |n| view::url(config, &archive_path(n))),
-    }
+    })
 }
 
 pub(super) fn archive(
@@ -158,7 +168,7 @@ pub(super) fn archive(
     page: usize,
 ) -> Result<String, RenderError> {
     let config = ctx.inputs.config;
-    let v = archive_view(ctx.inputs, &ctx.archive, page);
+    let v = archive_view(ctx.inputs, &ctx.archive, page)?;
     let meta = PageMeta {
         title: if v.pager.pages > 1 {
             format!("All books, page {page}")
@@ -186,28 +196,26 @@ pub(super) fn archive(
 }
 
 /// A person's books, newest first.
-fn books_of<'a>(inputs: &Inputs<'a>, person: &Person) -> Vec<&'a Book> {
+fn books_of(inputs: &Inputs, person: &Person) -> Result<Vec<Summary>, RenderError> {
     inputs
         .catalog
         .books
         .iter()
         .rev()
-        .filter(|b| {
-            b.authors
-                .iter()
-                .any(|a| a.slug.as_deref() == Some(person.slug.as_str()))
-        })
+        .filter(|b| b.by(&person.slug))
+        .map(|b| view::listed(inputs.catalog, inputs.config, b, inputs.now))
         .collect()
 }
 
 /// The key of a person's page: their people file and their books as the
 /// page lists them.
-pub(super) fn person_key(common: &str, inputs: &Inputs, person: &Person) -> String {
-    let books: Vec<Summary> = books_of(inputs, person)
-        .into_iter()
-        .map(|b| view::summary(inputs.config, b, inputs.now))
-        .collect();
-    key::of_debug(common, "person", &[person, &books])
+pub(super) fn person_key(
+    common: &str,
+    inputs: &Inputs,
+    person: &Person,
+) -> Result<String, RenderError> {
+    let books = books_of(inputs, person)?;
+    Ok(key::of_debug(common, "person", &[person, &books]))
 }
 
 pub(super) fn person(
@@ -221,10 +229,7 @@ pub(super) fn person(
         // Planned from the same catalog: a person with a page exists.
         return Ok(String::new());
     };
-    let books: Vec<Summary> = books_of(inputs, person)
-        .into_iter()
-        .map(|b| view::summary(config, b, inputs.now))
-        .collect();
+    let books = books_of(inputs, person)?;
     let author = author_view(ctx, person);
     let titles: Vec<&str> = books.iter().map(|b| b.title.as_str()).collect();
     let meta = PageMeta {

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::diag::Problem;
-use crate::model::{Book, Catalog, Person};
+use crate::model::{self, Catalog, Person};
 use crate::publish::{WriteError, write_if_changed};
 use crate::state::DigestRecord;
 use crate::templates::{RenderError, Templates};
@@ -378,7 +378,7 @@ pub fn person_path(slug: &str) -> Option<String> {
 }
 
 /// The output path of a book's page, when bookweek makes book pages.
-pub fn book_path(config: &Config, book: &Book) -> Option<String> {
+pub fn book_path(config: &Config, book: &model::Entry) -> Option<String> {
     if !config.makes_book_pages() || !safe_name(&book.slug) {
         return None;
     }
@@ -400,8 +400,8 @@ fn safe_name(s: &str) -> bool {
 fn authors_with_pages(catalog: &Catalog) -> BTreeMap<&str, &Person> {
     let mut out = BTreeMap::new();
     for book in &catalog.books {
-        for a in &book.authors {
-            if let Some(person) = a.slug.as_deref().and_then(|s| catalog.people.get(s))
+        for slug in &book.people {
+            if let Some(person) = catalog.people.get(slug)
                 && person_path(&person.slug).is_some()
             {
                 out.insert(person.slug.as_str(), person);
@@ -436,7 +436,7 @@ struct Context<'a> {
     inputs: &'a Inputs<'a>,
     site: SiteView,
     /// Every book in the archive's order.
-    archive: Vec<&'a Book>,
+    archive: Vec<&'a model::Entry>,
 }
 
 impl<'a> Context<'a> {
@@ -567,19 +567,20 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
 }
 
 /// The key of a file (see [`key`]): it changes whenever what the file
-/// shows changes.
+/// shows changes. A book that cannot be read back gives a key no page
+/// has, so the page is made again and its error reported.
 fn job_key(ctx: &Context, common: &str, what: &What) -> String {
     let inputs = ctx.inputs;
+    let or_error = |k: Result<String, RenderError>| k.unwrap_or_else(|e| format!("error: {e}"));
     match what {
-        What::Home => key::of(common, "home", &index::home_view(inputs)),
-        What::Archive { page } => key::of(
-            common,
-            "archive",
-            &index::archive_view(inputs, &ctx.archive, *page),
+        What::Home => or_error(index::home_view(inputs).map(|v| key::of(common, "home", &v))),
+        What::Archive { page } => or_error(
+            index::archive_view(inputs, &ctx.archive, *page)
+                .map(|v| key::of(common, "archive", &v)),
         ),
         What::Book { index } => books::key(common, inputs, &inputs.catalog.books[*index]),
         What::Person { slug } => match inputs.catalog.people.get(slug) {
-            Some(person) => index::person_key(common, inputs, person),
+            Some(person) => or_error(index::person_key(common, inputs, person)),
             None => String::new(),
         },
         What::Digest { index } => digests::key(common, inputs, *index),

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::feeds;
-use crate::model::Book;
+use crate::model::{Book, Catalog, Entry, Window};
+use crate::templates::RenderError;
 
 /// The site as every page shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -83,10 +84,10 @@ pub enum State {
 }
 
 impl State {
-    pub fn of(book: &Book, now: DateTime<FixedOffset>) -> Self {
-        if now < book.window.start {
+    pub fn of(window: &Window, now: DateTime<FixedOffset>) -> Self {
+        if now < window.start {
             Self::Upcoming
-        } else if now < book.window.end {
+        } else if now < window.end {
             Self::Open
         } else {
             Self::Closed
@@ -122,7 +123,7 @@ pub struct Summary {
 }
 
 pub fn summary(config: &Config, book: &Book, now: DateTime<FixedOffset>) -> Summary {
-    let state = State::of(book, now);
+    let state = State::of(&book.window, now);
     Summary {
         slug: book.slug.clone(),
         title: book.title.clone(),
@@ -143,6 +144,22 @@ pub fn summary(config: &Config, book: &Book, now: DateTime<FixedOffset>) -> Summ
             .as_deref()
             .map(crate::text::markdown_to_plain),
     }
+}
+
+/// The summary of a catalog entry: what lists show of it, read back when
+/// the load set it aside.
+pub fn listed(
+    catalog: &Catalog,
+    config: &Config,
+    entry: &Entry,
+    now: DateTime<FixedOffset>,
+) -> Result<Summary, RenderError> {
+    let book = catalog.meta(entry).map_err(|e| RenderError {
+        path: entry.path.display().to_string(),
+        line: 0,
+        message: format!("cannot read the book back: {e}"),
+    })?;
+    Ok(summary(config, &book, now))
 }
 
 /// "Monday 5 December 2022, 00:00".

@@ -17,7 +17,7 @@ use super::api::Client;
 use super::select::{self, Range, Ts};
 use super::{Directory, SlackError, Summary, convert, text};
 use crate::config::{ArchiveRules, Config, SlackFetch};
-use crate::model::{Book, Catalog, Thread};
+use crate::model::{Book, Catalog, Entry, Thread};
 
 /// How long after a book became due it is still fetched automatically.
 pub const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(7);
@@ -42,7 +42,7 @@ pub fn due<'a>(
     catalog: &'a Catalog,
     slack: &SlackFetch,
     now: DateTime<FixedOffset>,
-) -> Vec<&'a Book> {
+) -> Vec<&'a Entry> {
     catalog
         .books
         .iter()
@@ -74,10 +74,21 @@ pub fn fetch_due(
         return report;
     }
     let client = Client::new(&slack.api_url, token, stop.clone());
-    for book in books {
+    for entry in books {
         if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
+        let book = match catalog.meta(entry) {
+            Ok(b) => b,
+            Err(e) => {
+                report.failed.push((
+                    entry.slug.clone(),
+                    format!("cannot read the book back: {e}"),
+                ));
+                continue;
+            }
+        };
+        let book = book.as_ref();
         let result =
             fetch_book(&client, slack, &config.archive, book, now).map_err(|e| e.to_string());
         match result {

@@ -217,7 +217,6 @@ impl Summary {
     pub fn of(book: &Book, threads: &[Thread], people: &BTreeMap<String, Person>) -> Self {
         let book = Book {
             archive: threads.to_vec(),
-            aside: None,
             ..book.clone()
         };
         let resolver = Resolver::new(&book, people);

@@ -357,7 +357,7 @@ fn mutated_books_never_panic_the_library() {
             // `build`: the book among the others, as the loader would sort them.
             let mut catalog = loaded.catalog.clone();
             catalog.books.retain(|b| b.slug != book.slug);
-            catalog.books.push(book);
+            catalog.books.push(bookweek::model::Entry::new(book));
             catalog
                 .books
                 .sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));

@@ -447,6 +447,7 @@ fn feed_titles_and_summaries_come_from_site_title_and_the_book() {
             .books
             .iter()
             .find(|b| entry.id.contains(&format!(":{}/", b.slug)))
+            .map(|b| loaded.catalog.full(b).unwrap())
             .unwrap();
         if entry.id.ends_with("/opening") {
             openings += 1;
