@@ -317,10 +317,18 @@ fn load_from(
     }
     let mut changed: Vec<Version> = Vec::new();
     let mut changed_bytes = 0;
-    let todo: Vec<(PathBuf, files::Stamp)> = book_files
+    // By index into `book_files`: a copy of each path would cost as much
+    // again.
+    let todo: Vec<(usize, files::Stamp)> = book_files
         .iter()
-        .map(|path| (path.clone(), files::stamp(path)))
-        .filter(|(path, stamp)| cache.books.get(path).is_none_or(|c| c.stamp != *stamp))
+        .enumerate()
+        .map(|(i, path)| (i, files::stamp(path)))
+        .filter(|(i, stamp)| {
+            cache
+                .books
+                .get(&book_files[*i])
+                .is_none_or(|c| c.stamp != *stamp)
+        })
         .collect();
     loaded.files += book_files.len();
     cache.reread += todo.len();
@@ -352,7 +360,8 @@ fn load_from(
         for chunk in todo.chunks(PARSE_CHUNK) {
             let parsed: Vec<Parsed> = chunk
                 .par_iter()
-                .map(|(path, _)| {
+                .map(|(i, _)| {
+                    let path = &book_files[*i];
                     let key = store_key(dir, path);
                     let known = kept.as_ref().and_then(|k| k.get(&key));
                     parse_one(
@@ -364,7 +373,8 @@ fn load_from(
                     )
                 })
                 .collect();
-            for ((path, now_stamp), parsed) in chunk.iter().zip(parsed) {
+            for ((i, now_stamp), parsed) in chunk.iter().zip(parsed) {
+                let path = &book_files[*i];
                 let key = store_key(dir, path);
                 let Parsed {
                     book,
@@ -476,53 +486,67 @@ fn load_from(
                 .push(store_problem(store.location(), "write", &e));
         }
     }
-    let mut slugs: BTreeMap<String, PathBuf> = BTreeMap::new();
-    // A one-run load hands its books over; a long-running cache keeps them.
+    drop(book_files);
+    // Lower-cased slug → the book that has it, by its index in the catalog.
+    let mut slugs: BTreeMap<String, usize> = BTreeMap::new();
+    // A one-run load hands its books over, freeing the cache as it goes; a
+    // long-running cache keeps them.
     let hand_over = cache.set_aside;
     loaded.catalog.books.reserve_exact(cache.books.len());
-    for (path, cached) in &mut cache.books {
-        match hand_over {
-            true => loaded.problems.append(&mut cached.problems),
-            false => loaded.problems.extend(cached.problems.iter().cloned()),
-        }
-        if cached.broken {
-            loaded.rejected.push(path.clone());
-        }
-        let Some(Good { book, .. }) = cached.last_good.as_deref() else {
-            continue;
-        };
-        // Slugs become URLs and ids; two that differ only in case collide on
-        // case-insensitive file systems and web servers.
-        let key = book.slug.to_lowercase();
-        if let Some(first) = slugs.get(&key) {
-            loaded.problems.push(Problem::error(
-                path,
-                (1, 1),
-                format!(
-                    "duplicate slug `{}`: {} already uses it",
-                    book.slug,
-                    first.display()
-                ),
-            ));
-            if !cached.broken {
-                loaded.rejected.push(path.clone());
+    let mut add =
+        |path: &Path, broken: bool, mut problems: Vec<Problem>, good: Option<Box<Good>>| {
+            loaded.problems.append(&mut problems);
+            if broken {
+                loaded.rejected.push(path.to_path_buf());
             }
-        } else {
-            slugs.insert(key, path.clone());
-            if cached.broken {
-                loaded.kept.push(path.clone());
-            }
-            let good = match hand_over {
-                true => cached.last_good.take(),
-                false => cached.last_good.clone(),
+            let Some(Good { book, .. }) = good.map(|g| *g) else {
+                return;
             };
-            loaded.catalog.books.extend(good.map(|g| g.book));
+            // Slugs become URLs and ids; two that differ only in case collide on
+            // case-insensitive file systems and web servers.
+            let key = book.slug.to_lowercase();
+            if let Some(first) = slugs.get(&key) {
+                loaded.problems.push(Problem::error(
+                    path,
+                    (1, 1),
+                    format!(
+                        "duplicate slug `{}`: {} already uses it",
+                        book.slug,
+                        loaded.catalog.books[*first].path.display()
+                    ),
+                ));
+                if !broken {
+                    loaded.rejected.push(path.to_path_buf());
+                }
+            } else {
+                slugs.insert(key, loaded.catalog.books.len());
+                if broken {
+                    loaded.kept.push(path.to_path_buf());
+                }
+                loaded.catalog.books.push(book);
+            }
+        };
+    if hand_over {
+        for (path, cached) in std::mem::take(&mut cache.books) {
+            add(&path, cached.broken, cached.problems, cached.last_good);
+        }
+    } else {
+        for (path, cached) in &cache.books {
+            add(
+                path,
+                cached.broken,
+                cached.problems.clone(),
+                cached.last_good.clone(),
+            );
         }
     }
+    drop(slugs);
+    // Unstable: no two books have the same slug, and a stable sort would
+    // take a buffer as large as half the catalog.
     loaded
         .catalog
         .books
-        .sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
+        .sort_unstable_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
     loaded.catalog.aside = cache.aside.clone();
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
@@ -1972,5 +1996,46 @@ mod tests {
         let (t, note) = parse_local_time("2022-03-27 02:30:00", Berlin, false).unwrap();
         assert_eq!(t.to_rfc3339(), "2022-03-27T03:30:00+02:00");
         assert!(note.is_some());
+    }
+
+    #[test]
+    fn slugs_that_differ_only_in_case_keep_the_first_book_set_aside_or_not() {
+        let (_dir, books, config, good) = store_site();
+        let later = good
+            .replace("title: T", "title: Later")
+            .replace("2022-12", "2023-12");
+        for (name, text) in [("Same.md", &good), ("same.md", &good), ("z.md", &later)] {
+            std::fs::write(books.join(name), text).unwrap();
+        }
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        for mut cache in [Cache::default(), Cache::one_run()] {
+            let loaded = load_cached(&config, &mut cache, None, now).unwrap();
+            let slugs: Vec<&str> = loaded
+                .catalog
+                .books
+                .iter()
+                .map(|b| b.slug.as_str())
+                .collect();
+            assert_eq!(slugs, ["Same", "z"]);
+            let errors: Vec<String> = loaded
+                .problems
+                .iter()
+                .filter(|p| p.is_error())
+                .map(|p| p.message.clone())
+                .collect();
+            assert_eq!(
+                errors,
+                [format!(
+                    "duplicate slug `same`: {} already uses it",
+                    books.join("Same.md").display()
+                )]
+            );
+            assert_eq!(loaded.rejected, [books.join("same.md")]);
+            // What lists and pages show comes back from where it was kept.
+            let z = loaded.catalog.meta(&loaded.catalog.books[1]).unwrap();
+            assert_eq!(z.title, "Later");
+            let z = loaded.catalog.full(&loaded.catalog.books[1]).unwrap();
+            assert_eq!((z.title.as_str(), z.slug.as_str()), ("Later", "z"));
+        }
     }
 }

@@ -318,7 +318,10 @@ impl Entry {
 }
 
 fn people_of(book: &Book) -> Vec<String> {
-    book.authors.iter().filter_map(|a| a.slug.clone()).collect()
+    let mut people: Vec<String> = book.authors.iter().filter_map(|a| a.slug.clone()).collect();
+    // Held for every book of the catalog: no room to spare.
+    people.shrink_to_fit();
+    people
 }
 
 /// Everything loaded from `content/`: the good books (sorted by start, then
