@@ -178,16 +178,18 @@ pub struct Cache {
     books: BTreeMap<PathBuf, CachedBook>,
     /// Files re-read by the last load.
     pub reread: usize,
-    /// Whether books' archives are set aside in a temporary file (see
-    /// [`AsideFile`]) instead of held in memory.
+    /// Whether books are set aside in a temporary file (see [`AsideFile`]),
+    /// all but their catalog entry, instead of held in memory.
     set_aside: bool,
     aside: Option<Arc<AsideFile>>,
 }
 
 impl Cache {
     /// For a command that loads once and exits (`build`, `once`, `digest`):
-    /// archives are set aside, so memory does not grow with their length;
-    /// what shows an archive reads it back with [`Catalog::full`].
+    /// books are set aside but for their catalog entry, so memory does not
+    /// grow with their length; what shows a book reads it back with
+    /// [`Catalog::full`] or [`Catalog::meta`]. The cache is emptied as the
+    /// load hands its books over.
     pub fn one_run() -> Self {
         Self {
             set_aside: true,
@@ -561,8 +563,8 @@ const PARSE_CHUNK: usize = 256;
 /// being written).
 const SAVE_BYTES: usize = 4 << 20;
 
-/// One book file read and parsed: the book (its archive set aside when the
-/// load sets archives aside), the problems, and for a good book the SHA-256
+/// One book file read and parsed: the book's catalog entry (the rest set
+/// aside when the load sets books aside), the problems, and for a good book the SHA-256
 /// of its text, with the text itself when the store does not have it yet.
 struct Parsed {
     book: Option<Entry>,
