@@ -423,7 +423,11 @@ fn load_from(
                                         parse_book(path, &v.text, &loaded.catalog.people, tz);
                                     book.map(|book| {
                                         Box::new(Good {
-                                            book: entry(book, &v.text, cache.aside.as_deref()),
+                                            book: entry(
+                                                book,
+                                                sha256(&v.text),
+                                                cache.aside.as_deref(),
+                                            ),
                                             read_at: v.read_at,
                                         })
                                     })
@@ -604,21 +608,19 @@ fn parse_one(
     let hash = hex(&source);
     let stored = known.is_some_and(|(h, _)| *h == hash);
     Parsed {
-        book: Some(match aside {
-            Some(file) => Entry::set_aside(book, source, file),
-            None => Entry::new(book),
-        }),
+        book: Some(entry(book, source, aside)),
         problems,
         hash: Some(hash),
         text: (!stored).then_some(text),
     }
 }
 
-/// The catalog entry of `book`, read from `text`: set aside in `aside`
-/// when there is one (see [`Entry::set_aside`]), else held in memory.
-fn entry(book: Book, text: &str, aside: Option<&AsideFile>) -> Entry {
+/// The catalog entry of `book`, read from a text whose SHA-256 is
+/// `source`: set aside in `aside` when there is one (see
+/// [`Entry::set_aside`]), else held in memory.
+fn entry(book: Book, source: [u8; 32], aside: Option<&AsideFile>) -> Entry {
     match aside {
-        Some(file) => Entry::set_aside(book, sha256(text), file),
+        Some(file) => Entry::set_aside(book, source, file),
         None => Entry::new(book),
     }
 }
