@@ -1278,7 +1278,7 @@ mod tests {
                     name: (*n).into(),
                 })
                 .collect(),
-            window: Window { start: t, end: t },
+            window: Window::unchecked(t, t),
             cover: None,
             links: vec![],
             archive,

@@ -13,7 +13,7 @@ mod yaml;
 pub use aside::{Aside, AsideFile};
 pub use files::{decode_text, human_size, is_content_name, markdown_files, read_text};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -294,13 +294,13 @@ fn load_from(
             Err(p) => loaded.problems.push(p),
         }
     }
-    let book_files = markdown_files(&dir.join("books"))?;
+    let mut book_files = markdown_files(&dir.join("books"))?;
     // `markdown_files` sorts: a lookup, not a scan (a daemon reloading
     // 10,000 books would compare paths 50 million times).
     cache
         .books
         .retain(|p, _| book_files.binary_search(p).is_ok());
-    let mut kept = match store
+    let kept = match store
         .as_deref_mut()
         .map(|s| (s.hashes(), s.location().to_path_buf()))
     {
@@ -319,21 +319,45 @@ fn load_from(
     }
     let mut changed: Vec<Version> = Vec::new();
     let mut changed_bytes = 0;
+    // A one-run load hands each book to the catalog as it is parsed; a
+    // long-running one keeps them in its cache and hands copies over below.
+    let hand_over = cache.set_aside;
     // By index into `book_files`: a copy of each path would cost as much
-    // again.
-    let todo: Vec<(usize, files::Stamp)> = book_files
-        .iter()
-        .enumerate()
-        .map(|(i, path)| (i, files::stamp(path)))
-        .filter(|(i, stamp)| {
-            cache
-                .books
-                .get(&book_files[*i])
-                .is_none_or(|c| c.stamp != *stamp)
-        })
-        .collect();
+    // again. A one-run load has no cache to compare stamps with: it reads
+    // every file, and asks the file system nothing more about them.
+    let todo: Vec<(usize, files::Stamp)> = if hand_over {
+        Vec::new()
+    } else {
+        book_files
+            .iter()
+            .enumerate()
+            .map(|(i, path)| (i, files::stamp(path)))
+            .filter(|(i, stamp)| {
+                cache
+                    .books
+                    .get(&book_files[*i])
+                    .is_none_or(|c| c.stamp != *stamp)
+            })
+            .collect()
+    };
+    let count = if hand_over {
+        book_files.len()
+    } else {
+        todo.len()
+    };
     loaded.files += book_files.len();
-    cache.reread += todo.len();
+    cache.reread += count;
+    // A deleted file takes its book with it. `book_files` is sorted: a
+    // lookup per kept key, not a set of every key.
+    let gone: Vec<String> = kept.as_ref().map_or_else(Vec::new, |hashes| {
+        hashes
+            .keys()
+            .filter(|k| book_files.binary_search(&dir.join(k)).is_err())
+            .cloned()
+            .collect()
+    });
+    let mut catalog_add = Handover::default();
+    loaded.catalog.books.reserve_exact(book_files.len());
     let location = store.as_deref().map(|s| s.location().to_path_buf());
     // The store is shared by the thread that saves new versions and this
     // one, which reads the last good version of a broken book.
@@ -347,7 +371,7 @@ fn load_from(
         // No thread for a reload that reads nothing again.
         let saver = store
             .as_ref()
-            .filter(|_| kept.is_some() && !todo.is_empty())
+            .filter(|_| kept.is_some() && count > 0)
             .map(|m| {
                 scope.spawn(move || -> Result<(), StoreError> {
                     for batch in batches {
@@ -359,7 +383,10 @@ fn load_from(
         let mut saving = saver.is_some();
         // Read and parse in parallel, a chunk at a time, so that no more
         // than a chunk of whole archives is ever in memory at once.
-        for chunk in todo.chunks(PARSE_CHUNK) {
+        for from in (0..count).step_by(PARSE_CHUNK) {
+            let chunk: Vec<(usize, files::Stamp)> = (from..count.min(from + PARSE_CHUNK))
+                .map(|k| if hand_over { (k, NO_STAMP) } else { todo[k] })
+                .collect();
             let parsed: Vec<Parsed> = chunk
                 .par_iter()
                 .map(|(i, _)| {
@@ -376,15 +403,17 @@ fn load_from(
                 })
                 .collect();
             for ((i, now_stamp), parsed) in chunk.iter().zip(parsed) {
-                let path = &book_files[*i];
-                let key = store_key(dir, path);
+                // Taken: nothing reads the list again, and the entry
+                // has its own copy.
+                let path = std::mem::take(&mut book_files[*i]);
+                let key = store_key(dir, &path);
                 let Parsed {
                     book,
                     mut problems,
                     hash,
                     text,
                 } = parsed;
-                let previous = cache.books.remove(path).and_then(|c| c.last_good);
+                let previous = cache.books.remove(&path).and_then(|c| c.last_good);
                 let (broken, last_good) = match (book, hash) {
                     (Some(book), Some(hash)) => {
                         let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
@@ -420,7 +449,7 @@ fn load_from(
                             match found {
                                 Ok(Some(v)) => {
                                     let (book, _) =
-                                        parse_book(path, &v.text, &loaded.catalog.people, tz);
+                                        parse_book(&path, &v.text, &loaded.catalog.people, tz);
                                     book.map(|book| {
                                         Box::new(Good {
                                             book: entry(
@@ -452,15 +481,27 @@ fn load_from(
                         (true, good)
                     }
                 };
-                cache.books.insert(
-                    path.clone(),
-                    CachedBook {
-                        stamp: *now_stamp,
-                        problems,
+                if hand_over {
+                    // Straight into the catalog, in file order as below:
+                    // a one-run load keeps no per-file cache.
+                    catalog_add.add(
+                        &mut loaded,
+                        &path,
                         broken,
-                        last_good,
-                    },
-                );
+                        problems,
+                        last_good.map(|g| g.book),
+                    );
+                } else {
+                    cache.books.insert(
+                        path,
+                        CachedBook {
+                            stamp: *now_stamp,
+                            problems,
+                            broken,
+                            last_good,
+                        },
+                    );
+                }
             }
         }
         drop(to_saver);
@@ -477,87 +518,116 @@ fn load_from(
         }
         _ => store.map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner)),
     };
-    if let (Some(store), Some(hashes)) = (store, kept.take()) {
-        // A deleted file takes its book with it.
-        let present: BTreeSet<String> = book_files.iter().map(|p| store_key(dir, p)).collect();
-        let gone: Vec<String> = hashes
-            .into_keys()
-            .filter(|k| !present.contains(k))
-            .collect();
-        if (!changed.is_empty() || !gone.is_empty())
-            && let Err(e) = store.save(&changed, &gone)
-        {
-            loaded
-                .problems
-                .push(store_problem(store.location(), "write", &e));
-        }
+    if let (Some(store), Some(_)) = (store, &kept)
+        && (!changed.is_empty() || !gone.is_empty())
+        && let Err(e) = store.save(&changed, &gone)
+    {
+        loaded
+            .problems
+            .push(store_problem(store.location(), "write", &e));
     }
+    drop(kept);
     drop(book_files);
-    // Lower-cased slug → the book that has it, by its index in the catalog.
-    let mut slugs: BTreeMap<String, usize> = BTreeMap::new();
-    // A one-run load hands its books over, freeing the cache as it goes; a
-    // long-running cache keeps them.
-    let hand_over = cache.set_aside;
-    loaded.catalog.books.reserve_exact(cache.books.len());
-    let mut add =
-        |path: &Path, broken: bool, mut problems: Vec<Problem>, good: Option<Box<Good>>| {
-            loaded.problems.append(&mut problems);
-            if broken {
-                loaded.rejected.push(path.to_path_buf());
-            }
-            let Some(Good { book, .. }) = good.map(|g| *g) else {
-                return;
-            };
-            // Slugs become URLs and ids; two that differ only in case collide on
-            // case-insensitive file systems and web servers.
-            let key = book.slug.to_lowercase();
-            if let Some(first) = slugs.get(&key) {
-                loaded.problems.push(Problem::error(
-                    path,
-                    (1, 1),
-                    format!(
-                        "duplicate slug `{}`: {} already uses it",
-                        book.slug,
-                        loaded.catalog.books[*first].path.display()
-                    ),
-                ));
-                if !broken {
-                    loaded.rejected.push(path.to_path_buf());
-                }
-            } else {
-                slugs.insert(key, loaded.catalog.books.len());
-                if broken {
-                    loaded.kept.push(path.to_path_buf());
-                }
-                loaded.catalog.books.push(book);
-            }
-        };
-    if hand_over {
-        for (path, cached) in std::mem::take(&mut cache.books) {
-            add(&path, cached.broken, cached.problems, cached.last_good);
-        }
-    } else {
-        for (path, cached) in &cache.books {
-            add(
-                path,
-                cached.broken,
-                cached.problems.clone(),
-                cached.last_good.clone(),
-            );
-        }
+    for (path, cached) in &cache.books {
+        catalog_add.add(
+            &mut loaded,
+            path,
+            cached.broken,
+            cached.problems.clone(),
+            cached.last_good.as_ref().map(|g| g.book.clone()),
+        );
     }
-    drop(slugs);
+    drop(catalog_add);
     // Unstable: no two books have the same slug, and a stable sort would
     // take a buffer as large as half the catalog.
-    loaded
-        .catalog
-        .books
-        .sort_unstable_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
+    loaded.catalog.books.sort_unstable_by(|a, b| {
+        (a.window.start_key(), a.slug()).cmp(&(b.window.start_key(), b.slug()))
+    });
     loaded.catalog.aside = cache.aside.clone();
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
     Ok(loaded)
 }
+
+/// Hands good books to the catalog in file order: the first book to use a
+/// slug keeps it, in any case (slugs become URLs and ids; two that differ
+/// only in case collide on case-insensitive file systems and web servers).
+#[derive(Default)]
+struct Handover {
+    /// Hash of a lower-cased slug → the index in the catalog of the first
+    /// book with it: a few bytes a book, not a copy of every slug.
+    slugs: HashMap<u64, usize>,
+}
+
+impl Handover {
+    fn add(
+        &mut self,
+        loaded: &mut Loaded,
+        path: &Path,
+        broken: bool,
+        mut problems: Vec<Problem>,
+        good: Option<Entry>,
+    ) {
+        loaded.problems.append(&mut problems);
+        if broken {
+            loaded.rejected.push(path.to_path_buf());
+        }
+        let Some(book) = good else {
+            return;
+        };
+        let books = &loaded.catalog.books;
+        let key = slug_hash(book.slug());
+        let first = match self.slugs.get(&key) {
+            None => None,
+            Some(&i) if same_slug(books[i].slug(), book.slug()) => Some(i),
+            // Two slugs with one hash: look the hard way.
+            Some(_) => books.iter().position(|b| same_slug(b.slug(), book.slug())),
+        };
+        if let Some(first) = first {
+            loaded.problems.push(Problem::error(
+                path,
+                (1, 1),
+                format!(
+                    "duplicate slug `{}`: {} already uses it",
+                    book.slug(),
+                    books[first].path().display()
+                ),
+            ));
+            if !broken {
+                loaded.rejected.push(path.to_path_buf());
+            }
+        } else {
+            self.slugs.entry(key).or_insert(books.len());
+            if broken {
+                loaded.kept.push(path.to_path_buf());
+            }
+            loaded.catalog.books.push(book);
+        }
+    }
+}
+
+/// A slug lower-cased, for [`Handover`].
+fn lower(slug: &str) -> impl Iterator<Item = char> + '_ {
+    slug.chars().flat_map(char::to_lowercase)
+}
+
+fn same_slug(a: &str, b: &str) -> bool {
+    lower(a).eq(lower(b))
+}
+
+/// The hash of a lower-cased slug; the same in every run (std's
+/// `DefaultHasher::new` has fixed keys), not that anything depends on it.
+fn slug_hash(slug: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for c in lower(slug) {
+        c.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The stamp of a file a one-run load reads without asking for one.
+const NO_STAMP: files::Stamp = (u64::MAX, None);
 
 /// Book files parsed in parallel at a time (see [`load_from`]).
 const PARSE_CHUNK: usize = 256;
@@ -674,7 +744,7 @@ fn warn_overlaps(loaded: &mut Loaded, max_bytes: u64) {
             .iter()
             .enumerate()
             .skip(i + 1)
-            .take_while(|(_, b)| b.window.start < a.window.end)
+            .take_while(|(_, b)| b.window.start() < a.window.end())
         {
             if a.window.overlaps(&b.window) {
                 found.entry(j).or_insert((i, 0)).1 += 1;
@@ -688,15 +758,15 @@ fn warn_overlaps(loaded: &mut Loaded, max_bytes: u64) {
             n => format!(" and {n} other book{}", diag::plural(n)),
         };
         loaded.problems.push(Problem::warning(
-            &b.path,
-            locate_in_file(&b.path, &[Seg::Key("start")], max_bytes),
+            b.path(),
+            locate_in_file(b.path(), &[Seg::Key("start")], max_bytes),
             format!(
                 "window {} – {} overlaps `{}` ({} – {}){others}",
-                b.window.start.format("%Y-%m-%d %H:%M"),
-                b.window.end.format("%Y-%m-%d %H:%M"),
-                a.slug,
-                a.window.start.format("%Y-%m-%d %H:%M"),
-                a.window.end.format("%Y-%m-%d %H:%M"),
+                b.window.start().format("%Y-%m-%d %H:%M"),
+                b.window.end().format("%Y-%m-%d %H:%M"),
+                a.slug(),
+                a.window.start().format("%Y-%m-%d %H:%M"),
+                a.window.end().format("%Y-%m-%d %H:%M"),
             ),
         ));
     }
@@ -1689,7 +1759,7 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         let b = b.unwrap();
         assert_eq!(b.author_names(), "Niall Murphy and Sara Robinson");
-        assert_eq!(b.window.start.to_rfc3339(), "2022-12-05T00:00:00+01:00");
+        assert_eq!(b.window.start().to_rfc3339(), "2022-12-05T00:00:00+01:00");
         assert_eq!(b.body, "Body");
     }
 
@@ -2014,12 +2084,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         for mut cache in [Cache::default(), Cache::one_run()] {
             let loaded = load_cached(&config, &mut cache, None, now).unwrap();
-            let slugs: Vec<&str> = loaded
-                .catalog
-                .books
-                .iter()
-                .map(|b| b.slug.as_str())
-                .collect();
+            let slugs: Vec<&str> = loaded.catalog.books.iter().map(|b| b.slug()).collect();
             assert_eq!(slugs, ["Same", "z"]);
             let errors: Vec<String> = loaded
                 .problems

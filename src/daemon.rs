@@ -346,7 +346,7 @@ async fn schedule_boundaries(
     let mut times: Vec<DateTime<FixedOffset>> = catalog
         .books
         .iter()
-        .flat_map(|b| [b.window.start, b.window.end])
+        .flat_map(|b| [b.window.start(), b.window.end()])
         .map(|t| t.fixed_offset())
         .filter(|t| *t > now)
         .collect();

@@ -83,7 +83,7 @@ fn carrying_tick(config: &Config, date: DateTime<Tz>) -> Option<DateTime<Tz>> {
 pub fn news_of_tick<'a>(catalog: &'a Catalog, config: &Config, tick: DateTime<Tz>) -> Vec<Due<'a>> {
     let mut items: Vec<Due> = feeds::due(catalog, tick.fixed_offset())
         .into_iter()
-        .filter(|d| carrying_tick(config, d.date) == Some(tick))
+        .filter(|d| carrying_tick(config, d.date()) == Some(tick))
         .collect();
     items.reverse();
     items
@@ -98,7 +98,7 @@ pub fn last_tick_with_news(
 ) -> Option<DateTime<Tz>> {
     feeds::due(catalog, now)
         .iter()
-        .filter_map(|d| carrying_tick(config, d.date))
+        .filter_map(|d| carrying_tick(config, d.date()))
         .filter(|t| *t <= now)
         .max()
 }
@@ -108,9 +108,9 @@ pub fn last_tick_with_news(
 /// the lookback is shorter than the wait for the next tick.
 pub fn tick_of_book(config: &Config, book: &Entry) -> Option<DateTime<Tz>> {
     let date = if !book.has_archive() {
-        book.window.start
+        book.window.start()
     } else {
-        book.window.end
+        book.window.end()
     };
     carrying_tick(config, date)
 }
@@ -129,11 +129,11 @@ pub fn select<'a>(
     let from = tick.checked_sub_signed(config.lookback);
     let candidates: Vec<Due> = feeds::due(catalog, tick_fixed)
         .into_iter()
-        .filter(|d| from.is_none_or(|from| d.date > from))
+        .filter(|d| from.is_none_or(|from| d.date() > from))
         .collect();
     let ids: Vec<String> = candidates
         .iter()
-        .map(|d| feeds::item_id(config, &d.book.slug, d.kind))
+        .map(|d| feeds::item_id(config, d.book.slug(), d.kind))
         .collect();
     let included = state.included_items(&ids)?;
     let mut items: Vec<Due> = candidates
@@ -180,9 +180,9 @@ pub enum Stage {
 
 impl Stage {
     pub fn of(window: &Window, at: DateTime<Tz>) -> Self {
-        if at < window.start {
+        if at < window.start() {
             Stage::Opens
-        } else if at < window.end {
+        } else if at < window.end() {
             Stage::On
         } else {
             Stage::Closed
@@ -301,8 +301,8 @@ fn weekday(t: DateTime<Tz>) -> &'static str {
 /// "Friday 9 December": the last day of a window (an end at midnight
 /// closes the day before, as in [`crate::model::Window::in_words`]).
 fn last_day(book: &Book) -> String {
-    let end = book.window.end - chrono::Duration::seconds(1);
-    let end = end.max(book.window.start);
+    let end = book.window.end() - chrono::Duration::seconds(1);
+    let end = end.max(book.window.start());
     format!("{} {}", weekday(end), end.format("%-d %B"))
 }
 
@@ -374,8 +374,8 @@ fn book_view<'a>(
         stage: Stage::of(&book.window, tick),
         starts: format!(
             "{} {}",
-            weekday(book.window.start),
-            book.window.start.format("%-d %B")
+            weekday(book.window.start()),
+            book.window.start().format("%-d %B")
         ),
         ends: last_day(book),
         body_html: safe(styled(&excerpt.html)),
@@ -489,7 +489,7 @@ pub fn render(
     // recap arrive together is one section.
     let mut firsts: Vec<&Due> = Vec::new();
     for d in items {
-        if !firsts.iter().any(|f| f.book.slug == d.book.slug) {
+        if !firsts.iter().any(|f| f.book.slug() == d.book.slug()) {
             firsts.push(d);
         }
     }
@@ -499,7 +499,7 @@ pub fn render(
         .iter()
         .map(|d| {
             catalog.full(d.book).map_err(|e| RenderError {
-                path: d.book.path.display().to_string(),
+                path: d.book.path().display().to_string(),
                 line: 0,
                 message: format!("cannot read the archive back: {e}"),
             })
@@ -510,7 +510,7 @@ pub fn render(
         let has = |kind: Kind| {
             items
                 .iter()
-                .any(|i| i.kind == kind && i.book.slug == book.slug)
+                .any(|i| i.kind == kind && i.book.slug() == book.slug)
         };
         books.push(book_view(
             catalog,
@@ -681,8 +681,8 @@ pub fn prepare(
         .iter()
         .map(|d| {
             (
-                feeds::item_id(config, &d.book.slug, d.kind),
-                d.date.fixed_offset(),
+                feeds::item_id(config, d.book.slug(), d.kind),
+                d.date().fixed_offset(),
             )
         })
         .collect();
@@ -763,7 +763,7 @@ mod tests {
         let tick = at(tick).with_timezone(&config.timezone);
         news_of_tick(c, config, tick)
             .iter()
-            .map(|d| format!("{}/{:?}", d.book.slug, d.kind))
+            .map(|d| format!("{}/{:?}", d.book.slug(), d.kind))
             .collect()
     }
 

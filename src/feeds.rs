@@ -101,11 +101,30 @@ struct RecapView<'a> {
 }
 
 /// An item that is due, before rendering: what feeds and digests select on.
+/// Two words: a long catalog has two of these a book.
 #[derive(Debug, Clone, Copy)]
 pub struct Due<'a> {
-    pub date: DateTime<Tz>,
     pub kind: Kind,
     pub book: &'a Entry,
+}
+
+impl Due<'_> {
+    /// When the item is due: the window's start or end.
+    pub fn date(&self) -> DateTime<Tz> {
+        match self.kind {
+            Kind::Opening => self.book.window.start(),
+            Kind::Recap => self.book.window.end(),
+        }
+    }
+
+    /// [`Due::date`] for ordering, without a look at the time zone.
+    fn key(&self) -> (chrono::NaiveDateTime, Kind, &str) {
+        let at = match self.kind {
+            Kind::Opening => self.book.window.start_key(),
+            Kind::Recap => self.book.window.end_key(),
+        };
+        (at, self.kind, self.book.slug())
+    }
 }
 
 /// Every item due at `now` (date ≤ now), newest first. A recap is due once
@@ -113,16 +132,14 @@ pub struct Due<'a> {
 pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
     let mut due = Vec::new();
     for book in &catalog.books {
-        if book.window.start <= now {
+        if book.window.start() <= now {
             due.push(Due {
-                date: book.window.start,
                 kind: Kind::Opening,
                 book,
             });
         }
-        if book.window.end <= now && book.has_archive() {
+        if book.window.end() <= now && book.has_archive() {
             due.push(Due {
-                date: book.window.end,
                 kind: Kind::Recap,
                 book,
             });
@@ -130,7 +147,7 @@ pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
     }
     // Newest first; a recap and an opening at the same instant keep a fixed
     // order so output never depends on file order.
-    due.sort_by(|a, b| (b.date, b.kind, &b.book.slug).cmp(&(a.date, a.kind, &a.book.slug)));
+    due.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
     due
 }
 
@@ -141,8 +158,8 @@ pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<Date
         .books
         .iter()
         .flat_map(|b| {
-            let recap = b.has_archive().then_some(b.window.end);
-            std::iter::once(b.window.start).chain(recap)
+            let recap = b.has_archive().then_some(b.window.end());
+            std::iter::once(b.window.start()).chain(recap)
         })
         .filter(|t| *t > now)
         .min()
@@ -173,9 +190,9 @@ pub fn items(
         if items.len() == config.settings.feeds.limit {
             break;
         }
-        if feed_date(d.date).is_none() {
+        if feed_date(d.date()).is_none() {
             left_out.push(Problem::error(
-                &d.book.path,
+                d.book.path(),
                 (1, 1),
                 format!(
                     "the {} date {} cannot be written in a feed (years 1 to 9999 only); the item is left out",
@@ -183,7 +200,7 @@ pub fn items(
                         Kind::Opening => "opening",
                         Kind::Recap => "recap",
                     },
-                    d.date.to_rfc3339()
+                    d.date().to_rfc3339()
                 ),
             ));
             continue;
@@ -193,14 +210,14 @@ pub fn items(
             Ok(book) => book,
             Err(e) => {
                 left_out.push(Problem::error(
-                    &d.book.path,
+                    d.book.path(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; the item is left out"),
                 ));
                 continue;
             }
         };
-        items.push(item(catalog, config, templates, &book, d.kind, d.date)?);
+        items.push(item(catalog, config, templates, &book, d.kind, d.date())?);
     }
     Ok((items, left_out))
 }
@@ -721,7 +738,7 @@ mod tests {
             authors: vec![],
             // Built by hand, not through `Window::new`: what a bug elsewhere
             // could hand over.
-            window: Window { start, end },
+            window: Window::unchecked(start, end),
             cover: None,
             links: vec![],
             archive: vec![crate::model::Thread {

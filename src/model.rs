@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Duration, Offset};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 pub use crate::content::{Aside, AsideFile};
@@ -68,11 +68,23 @@ pub struct Author {
     pub name: String,
 }
 
-/// When a book's week runs: local times of the site's time zone.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// When a book's week runs: local times of the site's time zone. Held as
+/// UTC and the zone (28 bytes, where two `DateTime<Tz>` take 96): the
+/// catalog holds one for every book.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub start: DateTime<Tz>,
-    pub end: DateTime<Tz>,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+    tz: Tz,
+}
+
+impl std::fmt::Debug for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Window")
+            .field("start", &self.start())
+            .field("end", &self.end())
+            .finish()
+    }
 }
 
 const MONTHS: [&str; 12] = [
@@ -102,8 +114,38 @@ impl Window {
         match end.cmp(&start) {
             std::cmp::Ordering::Less => Err(WindowError::EndBeforeStart),
             std::cmp::Ordering::Equal => Err(WindowError::Empty),
-            std::cmp::Ordering::Greater => Ok(Self { start, end }),
+            std::cmp::Ordering::Greater => Ok(Self::unchecked(start, end)),
         }
+    }
+
+    /// A window from `start` to `end` as given, in `start`'s zone, for
+    /// tests that hand over what a bug elsewhere could.
+    pub(crate) fn unchecked(start: DateTime<Tz>, end: DateTime<Tz>) -> Self {
+        Self {
+            start: start.naive_utc(),
+            end: end.naive_utc(),
+            tz: start.timezone(),
+        }
+    }
+
+    /// When the window opens.
+    pub fn start(&self) -> DateTime<Tz> {
+        self.tz.from_utc_datetime(&self.start)
+    }
+
+    /// When it closes.
+    pub fn end(&self) -> DateTime<Tz> {
+        self.tz.from_utc_datetime(&self.end)
+    }
+
+    /// Orders windows by when they open, without a look at the zone.
+    pub fn start_key(&self) -> NaiveDateTime {
+        self.start
+    }
+
+    /// Orders windows by when they close, without a look at the zone.
+    pub fn end_key(&self) -> NaiveDateTime {
+        self.end
     }
 
     /// The window in words, the way people write it: "5–9 December 2022",
@@ -111,16 +153,20 @@ impl Window {
     pub fn in_words(&self) -> String {
         // Windows from `new` always pass; one built by hand at the edge of
         // chrono's range would panic below (local dates out of range).
-        if !(representable(self.start) && representable(self.end)) {
-            return format!("{} – {}", self.start.to_rfc3339(), self.end.to_rfc3339());
+        if !(representable(self.start()) && representable(self.end())) {
+            return format!(
+                "{} – {}",
+                self.start().to_rfc3339(),
+                self.end().to_rfc3339()
+            );
         }
-        let start = self.start.date_naive();
+        let start = self.start().date_naive();
         // An end at midnight closes the day before: "until 00:00 on the 10th"
         // means the week ran to the 9th.
         // Checked: a window built by hand (not through `new`) may sit at the
         // very end of chrono's range.
         let end = self
-            .end
+            .end()
             .checked_sub_signed(Duration::seconds(1))
             .map_or(start, |e| e.date_naive().max(start));
         let month = |d: chrono::NaiveDate| MONTHS[d.month0() as usize];
@@ -232,19 +278,13 @@ impl Book {
 /// threads), and the rest of the book, either in memory or set aside in a
 /// temporary file (see [`AsideFile`]) and read back by [`Catalog::full`] or
 /// [`Catalog::meta`] for the few books a run shows. A one-run command over
-/// tens of thousands of books then holds a few hundred bytes a book.
+/// tens of thousands of books then holds about 200 bytes a book: the
+/// strings share one allocation ([`Names`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The file stem; it names the book's page and its feed ids.
-    pub slug: String,
-    pub path: PathBuf,
+    names: Names,
     pub window: Window,
-    /// The people slugs of its authors (plain-name authors have none).
-    pub people: Vec<String>,
-    /// Cover image as written; `None` also when it cannot be shown (see
-    /// [`Entry::drop_cover`]).
-    cover: Option<String>,
-    threads: usize,
+    threads: u32,
     kept: Kept,
 }
 
@@ -259,12 +299,9 @@ impl Entry {
     /// An entry holding `book` in memory.
     pub fn new(book: Book) -> Self {
         Self {
-            slug: book.slug.clone(),
-            path: book.path.clone(),
+            names: Names::of(&book),
             window: book.window,
-            people: people_of(&book),
-            cover: book.cover.clone(),
-            threads: book.archive.len(),
+            threads: thread_count(&book),
             kept: Kept::Here(Box::new(book)),
         }
     }
@@ -275,21 +312,33 @@ impl Entry {
     pub fn set_aside(book: Book, source: [u8; 32], file: &AsideFile) -> Self {
         match file.put(&book, source) {
             Ok(aside) => Self {
-                people: people_of(&book),
-                threads: book.archive.len(),
-                slug: book.slug,
-                path: book.path,
+                names: Names::of(&book),
                 window: book.window,
-                cover: book.cover,
+                threads: thread_count(&book),
                 kept: Kept::Aside(aside),
             },
             Err(_) => Self::new(book),
         }
     }
 
+    /// The file stem; it names the book's page and its feed ids.
+    pub fn slug(&self) -> &str {
+        self.names.slug()
+    }
+
+    /// The file the book was read from.
+    pub fn path(&self) -> &Path {
+        self.names.path()
+    }
+
+    /// The people slugs of its authors (plain-name authors have none).
+    pub fn people(&self) -> impl Iterator<Item = &str> {
+        self.names.people()
+    }
+
     /// How many threads the archive has, set aside or not.
     pub fn thread_count(&self) -> usize {
-        self.threads
+        self.threads as usize
     }
 
     /// Whether the archive is in (it has a thread).
@@ -299,29 +348,145 @@ impl Entry {
 
     /// Cover image as written, unless it was found not to be shown.
     pub fn cover(&self) -> Option<&str> {
-        self.cover.as_deref()
+        self.names.cover()
     }
 
     /// Whether one of the authors is the person `slug`.
     pub fn by(&self, slug: &str) -> bool {
-        self.people.iter().any(|p| p == slug)
+        self.people().any(|p| p == slug)
     }
 
     /// The cover cannot be shown: leave it out of everything made from
     /// this entry.
     pub fn drop_cover(&mut self) {
-        self.cover = None;
+        self.names = Names::new(self.slug(), self.path(), None, self.people());
         if let Kept::Here(book) = &mut self.kept {
             book.cover = None;
         }
     }
 }
 
-fn people_of(book: &Book) -> Vec<String> {
-    let mut people: Vec<String> = book.authors.iter().filter_map(|a| a.slug.clone()).collect();
-    // Held for every book of the catalog: no room to spare.
-    people.shrink_to_fit();
-    people
+/// Threads of a book, as an entry counts them: a book file cannot hold
+/// four billion threads (it is smaller than that), but say so rather than
+/// wrap.
+fn thread_count(book: &Book) -> u32 {
+    u32::try_from(book.archive.len()).unwrap_or(u32::MAX)
+}
+
+/// The strings of a catalog entry in one allocation: slug, path, cover
+/// and the authors' people slugs, each prefixed by its length (LEB128),
+/// after a byte saying whether there is a cover. Five allocations a book
+/// (and their headers and rounding) would cost as much again as the
+/// strings themselves.
+#[derive(Clone, PartialEq, Eq)]
+struct Names(Box<[u8]>);
+
+impl Names {
+    fn of(book: &Book) -> Self {
+        let people = book.authors.iter().filter_map(|a| a.slug.as_deref());
+        Self::new(&book.slug, &book.path, book.cover.as_deref(), people)
+    }
+
+    fn new<'a>(
+        slug: &str,
+        path: &Path,
+        cover: Option<&str>,
+        people: impl Iterator<Item = &'a str>,
+    ) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = vec![u8::from(cover.is_some())];
+        put(&mut out, slug.as_bytes());
+        put(&mut out, path.as_os_str().as_bytes());
+        if let Some(cover) = cover {
+            put(&mut out, cover.as_bytes());
+        }
+        for person in people {
+            put(&mut out, person.as_bytes());
+        }
+        Self(out.into_boxed_slice())
+    }
+
+    /// Every part in order: slug, path, cover (when there is one), people.
+    fn parts(&self) -> Parts<'_> {
+        Parts(self.0.get(1..).unwrap_or_default())
+    }
+
+    fn has_cover(&self) -> bool {
+        self.0.first() == Some(&1)
+    }
+
+    fn slug(&self) -> &str {
+        text(self.parts().next())
+    }
+
+    fn path(&self) -> &Path {
+        use std::os::unix::ffi::OsStrExt;
+        Path::new(std::ffi::OsStr::from_bytes(
+            self.parts().nth(1).unwrap_or_default(),
+        ))
+    }
+
+    fn cover(&self) -> Option<&str> {
+        self.has_cover().then(|| text(self.parts().nth(2)))
+    }
+
+    fn people(&self) -> impl Iterator<Item = &str> {
+        let skip = if self.has_cover() { 3 } else { 2 };
+        self.parts().skip(skip).map(|p| text(Some(p)))
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Names")
+            .field("slug", &self.slug())
+            .field("path", &self.path())
+            .field("cover", &self.cover())
+            .field("people", &self.people().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Appends `bytes` after their length.
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        // Truncation intended: the low seven bits, then the rest.
+        out.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(bytes);
+}
+
+/// The parts of [`Names`], as [`put`] wrote them.
+struct Parts<'a>(&'a [u8]);
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let mut n = 0usize;
+        let mut shift = 0;
+        loop {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            n |= usize::from(b & 0x7f).checked_shl(shift)?;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        let (part, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(part)
+    }
+}
+
+/// A part that was written from a `&str`.
+fn text(part: Option<&[u8]>) -> &str {
+    part.and_then(|p| std::str::from_utf8(p).ok())
+        .unwrap_or_default()
 }
 
 /// Everything loaded from `content/`: the good books (sorted by start, then
@@ -338,7 +503,7 @@ impl Catalog {
     /// A catalog of `books` held in memory, in catalog order (start, then
     /// slug).
     pub fn new(mut books: Vec<Book>, people: BTreeMap<String, Person>) -> Self {
-        books.sort_by(|a, b| (a.window.start, &a.slug).cmp(&(b.window.start, &b.slug)));
+        books.sort_by(|a, b| (a.window.start_key(), &a.slug).cmp(&(b.window.start_key(), &b.slug)));
         Self {
             books: books.into_iter().map(Entry::new).collect(),
             people,
@@ -371,10 +536,10 @@ impl Catalog {
             .ok_or_else(|| std::io::Error::other("the archive file is gone"))?;
         let rest = file.get(aside, whole)?;
         Ok(Cow::Owned(Book {
-            slug: entry.slug.clone(),
-            path: entry.path.clone(),
+            slug: entry.slug().to_owned(),
+            path: entry.path().to_path_buf(),
             window: entry.window,
-            cover: entry.cover.clone(),
+            cover: entry.cover().map(str::to_owned),
             title: rest.title,
             description: rest.description,
             authors: rest.authors,
@@ -395,10 +560,10 @@ mod tests {
     use chrono_tz::Europe::Berlin;
 
     fn w(s: (i32, u32, u32), e: (i32, u32, u32, u32)) -> Window {
-        Window {
-            start: Berlin.with_ymd_and_hms(s.0, s.1, s.2, 0, 0, 0).unwrap(),
-            end: Berlin.with_ymd_and_hms(e.0, e.1, e.2, e.3, 59, 59).unwrap(),
-        }
+        Window::unchecked(
+            Berlin.with_ymd_and_hms(s.0, s.1, s.2, 0, 0, 0).unwrap(),
+            Berlin.with_ymd_and_hms(e.0, e.1, e.2, e.3, 59, 59).unwrap(),
+        )
     }
 
     #[test]
@@ -423,10 +588,10 @@ mod tests {
 
     #[test]
     fn window_ending_at_midnight_ends_the_day_before() {
-        let win = Window {
-            start: Berlin.with_ymd_and_hms(2022, 12, 5, 0, 0, 0).unwrap(),
-            end: Berlin.with_ymd_and_hms(2022, 12, 10, 0, 0, 0).unwrap(),
-        };
+        let win = Window::unchecked(
+            Berlin.with_ymd_and_hms(2022, 12, 5, 0, 0, 0).unwrap(),
+            Berlin.with_ymd_and_hms(2022, 12, 10, 0, 0, 0).unwrap(),
+        );
         assert_eq!(win.in_words(), "5–9 December 2022");
     }
 
@@ -463,16 +628,104 @@ mod tests {
     fn window_in_words_does_not_overflow_at_the_edge_of_time() {
         let max = DateTime::<chrono::Utc>::MAX_UTC.with_timezone(&Berlin);
         let min = DateTime::<chrono::Utc>::MIN_UTC.with_timezone(&Berlin);
-        let win = Window {
-            start: min,
-            end: max,
-        };
+        let win = Window::unchecked(min, max);
         assert!(!win.in_words().is_empty());
-        let win = Window {
-            start: min,
-            end: min,
-        };
+        let win = Window::unchecked(min, min);
         assert!(!win.in_words().is_empty());
+    }
+
+    fn a_book(slug: &str, path: &str, cover: Option<&str>, people: &[&str]) -> Book {
+        let mut authors: Vec<Author> = people
+            .iter()
+            .map(|p| Author {
+                slug: Some(p.to_string()),
+                name: p.to_uppercase(),
+            })
+            .collect();
+        authors.insert(
+            0,
+            Author {
+                slug: None,
+                name: "Plain Name".into(),
+            },
+        );
+        Book {
+            slug: slug.into(),
+            path: path.into(),
+            title: "T".into(),
+            description: None,
+            authors,
+            window: w((2022, 12, 5), (2022, 12, 9, 23)),
+            cover: cover.map(String::from),
+            links: vec![],
+            archive: vec![],
+            body: String::new(),
+            aliases: vec![],
+            pin: vec![],
+            hide: vec![],
+        }
+    }
+
+    #[test]
+    fn an_entry_gives_back_its_strings_and_drops_only_the_cover() {
+        let long = "x".repeat(300);
+        let cases = [
+            a_book("a", "books/a.md", None, &[]),
+            a_book("", "", Some(""), &[""]),
+            a_book(
+                &long,
+                &format!("books/{long}.md"),
+                Some(&long),
+                &["p", &long, "ü"],
+            ),
+        ];
+        for book in cases {
+            let people: Vec<String> = book.authors.iter().filter_map(|a| a.slug.clone()).collect();
+            let mut e = Entry::new(book.clone());
+            assert_eq!(e.slug(), book.slug);
+            assert_eq!(e.path(), book.path);
+            assert_eq!(e.cover(), book.cover.as_deref());
+            assert_eq!(e.people().collect::<Vec<_>>(), people);
+            assert!(people.iter().all(|p| e.by(p)));
+            assert!(!e.by("nobody"));
+            e.drop_cover();
+            assert_eq!(e.cover(), None);
+            assert_eq!(e.slug(), book.slug);
+            assert_eq!(e.path(), book.path);
+            assert_eq!(e.people().collect::<Vec<_>>(), people);
+            let catalog = Catalog::default();
+            assert_eq!(catalog.full(&e).unwrap().cover, None);
+        }
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_comes_back_as_it_was() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut book = a_book("a", "", None, &[]);
+        book.path = PathBuf::from(std::ffi::OsStr::from_bytes(b"books/\xff\xfe.md"));
+        assert_eq!(Entry::new(book.clone()).path(), book.path);
+    }
+
+    #[test]
+    fn a_catalog_entry_stays_small() {
+        // The catalog holds one for every book: a field that grows it is a
+        // choice to make, not an accident (see `Entry`).
+        assert!(
+            std::mem::size_of::<Entry>() <= 96,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+        assert!(std::mem::size_of::<Window>() <= 28);
+    }
+
+    #[test]
+    fn a_window_keeps_its_zone_and_order() {
+        let a = w((2022, 12, 5), (2022, 12, 9, 23));
+        assert_eq!(a.start().to_rfc3339(), "2022-12-05T00:00:00+01:00");
+        assert_eq!(a.end().to_rfc3339(), "2022-12-09T23:59:59+01:00");
+        let b = w((2022, 12, 6), (2022, 12, 7, 1));
+        assert!(a.start_key() < b.start_key() && b.end_key() < a.end_key());
+        assert!(a.overlaps(&b) && b.overlaps(&a));
     }
 
     #[test]

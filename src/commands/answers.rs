@@ -70,7 +70,7 @@ pub fn run(
             return exit(EXIT_FATAL);
         }
     };
-    let Some(book) = content.catalog.books.iter().find(|b| b.slug == slug) else {
+    let Some(book) = content.catalog.books.iter().find(|b| b.slug() == slug) else {
         let rejected = content
             .rejected
             .iter()
@@ -86,7 +86,7 @@ pub fn run(
             eprintln!("error: book `{slug}` has errors; fix them first");
             return exit(EXIT_PROBLEMS);
         }
-        let hint = did_you_mean(slug, content.catalog.books.iter().map(|b| b.slug.as_str()))
+        let hint = did_you_mean(slug, content.catalog.books.iter().map(|b| b.slug()))
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         eprintln!(
@@ -100,7 +100,7 @@ pub fn run(
         Err(e) => {
             eprintln!(
                 "error: {}: cannot read its archive back: {e}",
-                book.path.display()
+                book.path().display()
             );
             return exit(EXIT_FATAL);
         }

@@ -130,7 +130,7 @@ fn import_book(
     directory: &slack::Directory,
     args: &Import,
 ) -> Result<(), ()> {
-    let slug = &entry.slug;
+    let slug = &entry.slug();
     let book = match content.catalog.full(entry) {
         Ok(b) => b,
         Err(e) => {
@@ -200,16 +200,16 @@ fn chosen_books<'c>(
     if args.books.is_empty() {
         return Ok(books
             .iter()
-            .filter(|b| b.window.end <= now && (args.replace || !b.has_archive()))
+            .filter(|b| b.window.end() <= now && (args.replace || !b.has_archive()))
             .collect());
     }
     let mut out = Vec::new();
     let mut ok = true;
     for slug in &args.books {
         let slug = slug.trim_end_matches(".md");
-        match books.iter().find(|b| b.slug == slug) {
+        match books.iter().find(|b| b.slug() == slug) {
             Some(b) => {
-                if b.window.end > now {
+                if b.window.end() > now {
                     eprintln!(
                         "warning: {slug}: its window is still open at {now}; importing what there is"
                     );
@@ -224,7 +224,7 @@ fn chosen_books<'c>(
                 if rejected {
                     eprintln!("error: book `{slug}` has errors (see above); fix them first");
                 } else {
-                    let hint = did_you_mean(slug, books.iter().map(|b| b.slug.as_str()))
+                    let hint = did_you_mean(slug, books.iter().map(|b| b.slug()))
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_default();
                     eprintln!(
@@ -244,7 +244,7 @@ fn content_books_dir(content: &crate::content::Loaded) -> String {
         .catalog
         .books
         .first()
-        .and_then(|b| b.path.parent())
+        .and_then(|b| b.path().parent())
         .map_or_else(
             || "the content folder".to_string(),
             |p| p.display().to_string(),

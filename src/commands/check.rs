@@ -115,8 +115,8 @@ fn template_trials(config: &Config, templates: &Templates) -> Vec<Problem> {
         // A bug, not the user's input: say so rather than pass silently.
         return problems;
     };
-    let opened = book.window.start.fixed_offset();
-    let closed = (book.window.end + chrono::Duration::days(1)).fixed_offset();
+    let opened = book.window.start().fixed_offset();
+    let closed = (book.window.end() + chrono::Duration::days(1)).fixed_offset();
     let ann = crate::model::Person {
         slug: "ann-author".into(),
         name: "Ann Author".into(),
@@ -237,7 +237,7 @@ fn author_hints(catalog: &Catalog, max_bytes: u64) -> Vec<Problem> {
             Ok(book) => book,
             Err(e) => {
                 out.push(Problem::warning(
-                    &book.path,
+                    book.path(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; its authors are not checked"),
                 ));

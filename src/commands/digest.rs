@@ -76,8 +76,8 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
     for d in &plan.items {
         println!(
             "  {}  {}",
-            d.date.format("%Y-%m-%d %H:%M"),
-            feeds::item_id(&site.config, &d.book.slug, d.kind)
+            d.date().format("%Y-%m-%d %H:%M"),
+            feeds::item_id(&site.config, d.book.slug(), d.kind)
         );
     }
     println!("recipients: {}", state.active_subscribers()?);
@@ -389,8 +389,8 @@ fn preview(
             (tick, items)
         }
         Pick::Book(slug) => {
-            let Some(book) = catalog.books.iter().find(|b| b.slug == slug) else {
-                let slugs = || catalog.books.iter().map(|b| b.slug.as_str());
+            let Some(book) = catalog.books.iter().find(|b| b.slug() == slug) else {
+                let slugs = || catalog.books.iter().map(|b| b.slug());
                 // Slugs start with a date: a title word is what people remember.
                 let hint = did_you_mean(&slug, slugs())
                     .or_else(|| slugs().find(|s| s.contains(slug.as_str())))
@@ -425,8 +425,8 @@ fn preview(
     for d in &items {
         println!(
             "  {}  {}",
-            d.date.format("%Y-%m-%d %H:%M"),
-            feeds::item_id(config, &d.book.slug, d.kind)
+            d.date().format("%Y-%m-%d %H:%M"),
+            feeds::item_id(config, d.book.slug(), d.kind)
         );
     }
     let mut rendered = digest::render(catalog, config, &site.templates, tick, &items)?;

@@ -20,14 +20,17 @@ use std::sync::Mutex;
 use crate::model::{Author, Book, Link, Message, Thread};
 
 /// Where a book was set aside: enough to read it back, all of it or only
-/// what lists show, and the SHA-256 of the file text it came from.
+/// what lists show, and the first half of the SHA-256 of the file text it
+/// came from (128 bits tell versions of a book apart as well as 256; the
+/// catalog holds one of these for every book).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Aside {
-    source: [u8; 32],
+    source: [u8; 16],
     at: u64,
-    /// The length of the part lists show, then of the whole record.
+    /// The length of the part lists show, then of the whole record: a book
+    /// file is far smaller than 4 GiB, and so is its record.
     meta: u32,
-    len: u64,
+    len: u32,
 }
 
 /// What a book's `Debug` (and so a page's key, see `site::key`) shows of
@@ -80,16 +83,18 @@ impl AsideFile {
         let (bytes, meta) = encode(book);
         let meta =
             u32::try_from(meta).map_err(|_| io::Error::other("a book's lists are too long"))?;
-        let len = bytes.len() as u64;
+        let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("a book is too long"))?;
         let mut end = self
             .end
             .lock()
             .map_err(|_| io::Error::other("a thread writing the archive file panicked"))?;
         let at = *end;
         self.file.write_all_at(&bytes, at)?;
-        *end += len;
+        *end += u64::from(len);
+        let mut first = [0; 16];
+        first.copy_from_slice(&source[..16]);
         Ok(Aside {
-            source,
+            source: first,
             at,
             meta,
             len,
@@ -99,11 +104,7 @@ impl AsideFile {
     /// Reads back what [`AsideFile::put`] wrote: all of it when `whole`,
     /// else what lists show (`body` and `archive` empty).
     pub fn get(&self, aside: &Aside, whole: bool) -> io::Result<Rest> {
-        let len = if whole {
-            aside.len
-        } else {
-            u64::from(aside.meta)
-        };
+        let len = if whole { aside.len } else { aside.meta };
         let len = usize::try_from(len).map_err(io::Error::other)?;
         let mut bytes = vec![0; len];
         self.file.read_exact_at(&mut bytes, aside.at)?;
@@ -386,7 +387,7 @@ mod tests {
         // Its key shows the text's hash, not where the record sits.
         assert_eq!(
             format!("{at_b:?}"),
-            format!("Aside {{ source: {:?} }}", "02".repeat(32))
+            format!("Aside {{ source: {:?} }}", "02".repeat(16))
         );
     }
 

@@ -117,8 +117,8 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
             let why = book.cover().and_then(|c| problem_with(config, c))?;
             book.drop_cover();
             Some(Problem::warning(
-                &book.path,
-                crate::content::locate_in_file(&book.path, &[Seg::Key("cover")], max),
+                book.path(),
+                crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max),
                 format!("`cover`: {why}; it is left out"),
             ))
         })

@@ -73,8 +73,7 @@ struct ThreadView {
 /// and its state now.
 pub(super) fn key(common: &str, inputs: &Inputs, book: &Entry) -> String {
     let people: Vec<Option<&Person>> = book
-        .people
-        .iter()
+        .people()
         .map(|s| inputs.catalog.people.get(s))
         .collect();
     let state = State::of(&book.window, inputs.now);
@@ -179,10 +178,10 @@ pub(super) fn page(
     };
     let site = &config.settings.site;
     let book_view = BookView {
-        start_iso: book.window.start.to_rfc3339(),
-        end_iso: book.window.end.to_rfc3339(),
-        start_words: view::time_in_words(book.window.start),
-        end_words: view::time_in_words(book.window.end),
+        start_iso: book.window.start().to_rfc3339(),
+        end_iso: book.window.end().to_rfc3339(),
+        start_words: view::time_in_words(book.window.start()),
+        end_words: view::time_in_words(book.window.end()),
         timezone: config.timezone.name().to_string(),
         body_html: Value::from_safe_string(text::markdown_to_html(&book.body)),
         links: book.links.clone(),

@@ -352,7 +352,7 @@ pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<Date
     catalog
         .books
         .iter()
-        .flat_map(|b| [b.window.start, b.window.end])
+        .flat_map(|b| [b.window.start(), b.window.end()])
         .filter(|t| *t > now)
         .min()
 }
@@ -379,11 +379,11 @@ pub fn person_path(slug: &str) -> Option<String> {
 
 /// The output path of a book's page, when bookweek makes book pages.
 pub fn book_path(config: &Config, book: &model::Entry) -> Option<String> {
-    if !config.makes_book_pages() || !safe_name(&book.slug) {
+    if !config.makes_book_pages() || !safe_name(book.slug()) {
         return None;
     }
     config
-        .book_url(&book.slug)
+        .book_url(book.slug())
         .and_then(|u| config.output_path(&u))
 }
 
@@ -400,7 +400,7 @@ fn safe_name(s: &str) -> bool {
 fn authors_with_pages(catalog: &Catalog) -> BTreeMap<&str, &Person> {
     let mut out = BTreeMap::new();
     for book in &catalog.books {
-        for slug in &book.people {
+        for slug in book.people() {
             if let Some(person) = catalog.people.get(slug)
                 && person_path(&person.slug).is_some()
             {
@@ -529,7 +529,7 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
             return true;
         }
         let at = match &j.what {
-            What::Book { index } => inputs.catalog.books[*index].path.clone(),
+            What::Book { index } => inputs.catalog.books[*index].path().to_path_buf(),
             What::Person { slug } => inputs
                 .catalog
                 .people
@@ -602,7 +602,7 @@ fn render(ctx: &Context, job: &Job) -> Result<Bytes, Made> {
             // Its threads: a long catalog sets archives aside.
             let full = inputs.catalog.full(book).map_err(|e| {
                 Made::Problem(Problem::error(
-                    &book.path,
+                    book.path(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; its page is left out"),
                 ))

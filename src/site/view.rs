@@ -85,9 +85,9 @@ pub enum State {
 
 impl State {
     pub fn of(window: &Window, now: DateTime<FixedOffset>) -> Self {
-        if now < window.start {
+        if now < window.start() {
             Self::Upcoming
-        } else if now < window.end {
+        } else if now < window.end() {
             Self::Open
         } else {
             Self::Closed
@@ -155,7 +155,7 @@ pub fn listed(
     now: DateTime<FixedOffset>,
 ) -> Result<Summary, RenderError> {
     let book = catalog.meta(entry).map_err(|e| RenderError {
-        path: entry.path.display().to_string(),
+        path: entry.path().display().to_string(),
         line: 0,
         message: format!("cannot read the book back: {e}"),
     })?;

@@ -48,7 +48,7 @@ pub fn due<'a>(
         .iter()
         .filter(|b| !b.has_archive())
         .filter(|b| {
-            let at = b.window.end + slack.after;
+            let at = b.window.end() + slack.after;
             at <= now && now < at + GIVE_UP_AFTER
         })
         .collect()
@@ -82,7 +82,7 @@ pub fn fetch_due(
             Ok(b) => b,
             Err(e) => {
                 report.failed.push((
-                    entry.slug.clone(),
+                    entry.slug().to_owned(),
                     format!("cannot read the book back: {e}"),
                 ));
                 continue;

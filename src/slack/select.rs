@@ -66,8 +66,8 @@ pub struct Range {
 impl Range {
     pub fn of(window: &Window, rules: &ArchiveRules) -> Self {
         Self {
-            from: Ts::of(&(window.start - rules.before)),
-            to: Ts::of(&(window.end + rules.after)),
+            from: Ts::of(&(window.start() - rules.before)),
+            to: Ts::of(&(window.end() + rules.after)),
         }
     }
 

@@ -30,7 +30,7 @@ fn digests_of(corpus: &Path, config: &str) -> Vec<Digest> {
     let later = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap();
     let ticks: BTreeSet<String> = bookweek::feeds::due(&loaded.catalog, later)
         .iter()
-        .filter_map(|d| bookweek::digest::tick_at_or_after(&settings, d.date))
+        .filter_map(|d| bookweek::digest::tick_at_or_after(&settings, d.date()))
         .map(|t| t.to_rfc3339())
         .collect();
     let site = Site::reading(corpus, config);
@@ -446,7 +446,7 @@ fn feed_titles_and_summaries_come_from_site_title_and_the_book() {
             .catalog
             .books
             .iter()
-            .find(|b| entry.id.contains(&format!(":{}/", b.slug)))
+            .find(|b| entry.id.contains(&format!(":{}/", b.slug())))
             .map(|b| loaded.catalog.full(b).unwrap())
             .unwrap();
         if entry.id.ends_with("/opening") {
