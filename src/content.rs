@@ -324,7 +324,7 @@ fn load_from(
     let hand_over = cache.set_aside;
     // By index into `book_files`: a copy of each path would cost as much
     // again. A one-run load has no cache to compare stamps with: it reads
-    // every file, and asks the file system nothing more about them.
+    // every file, and asks for each one's size as it comes to it.
     let todo: Vec<(usize, files::Stamp)> = if hand_over {
         Vec::new()
     } else {
@@ -383,10 +383,24 @@ fn load_from(
         let mut saving = saver.is_some();
         // Read and parse in parallel, a chunk at a time, so that no more
         // than a chunk of whole archives is ever in memory at once.
-        for from in (0..count).step_by(PARSE_CHUNK) {
-            let chunk: Vec<(usize, files::Stamp)> = (from..count.min(from + PARSE_CHUNK))
-                .map(|k| if hand_over { (k, NO_STAMP) } else { todo[k] })
-                .collect();
+        let mut next = 0;
+        while next < count {
+            // A chunk ends at PARSE_CHUNK files or PARSE_BYTES of text,
+            // whichever comes first: a folder of books at the size limit
+            // must not hold hundreds of them at once.
+            let mut chunk: Vec<(usize, files::Stamp)> = Vec::new();
+            let mut bytes = 0;
+            while next < count && chunk.len() < PARSE_CHUNK && bytes < PARSE_BYTES {
+                let item = if hand_over {
+                    (next, files::stamp(&book_files[next]))
+                } else {
+                    todo[next]
+                };
+                // A file that cannot be read is refused without being read.
+                bytes += item.1.0.min(max_bytes).min(PARSE_BYTES);
+                chunk.push(item);
+                next += 1;
+            }
             let parsed: Vec<Parsed> = chunk
                 .par_iter()
                 .map(|(i, _)| {
@@ -626,11 +640,13 @@ fn slug_hash(slug: &str) -> u64 {
     h.finish()
 }
 
-/// The stamp of a file a one-run load reads without asking for one.
-const NO_STAMP: files::Stamp = (u64::MAX, None);
-
-/// Book files parsed in parallel at a time (see [`load_from`]).
+/// Book files parsed in parallel at a time, at most (see [`load_from`]).
 const PARSE_CHUNK: usize = 256;
+
+/// Bytes of book files parsed in parallel at a time: past this, a chunk
+/// ends early. Their texts, what parsing them takes, and their records on
+/// the way to the temporary file are what a load holds of them at once.
+const PARSE_BYTES: u64 = 16 << 20;
 
 /// New versions of books held before they are handed to the store: at
 /// most three such batches are in memory (one filling, one waiting, one

@@ -353,7 +353,8 @@ impl Entry {
 
     /// Whether one of the authors is the person `slug`.
     pub fn by(&self, slug: &str) -> bool {
-        self.people().any(|p| p == slug)
+        // As bytes: a person's page asks this of every book.
+        self.names.people_bytes().any(|p| p == slug.as_bytes())
     }
 
     /// The cover cannot be shown: leave it out of everything made from
@@ -431,8 +432,12 @@ impl Names {
     }
 
     fn people(&self) -> impl Iterator<Item = &str> {
+        self.people_bytes().map(|p| text(Some(p)))
+    }
+
+    fn people_bytes(&self) -> impl Iterator<Item = &[u8]> {
         let skip = if self.has_cover() { 3 } else { 2 };
-        self.parts().skip(skip).map(|p| text(Some(p)))
+        self.parts().skip(skip)
     }
 }
 
