@@ -181,21 +181,91 @@ pub struct Cache {
     /// Whether books are set aside in a temporary file (see [`AsideFile`]),
     /// all but their catalog entry, instead of held in memory.
     set_aside: bool,
+    /// Whether the load hands its books straight to the catalog and keeps
+    /// no per-file cache (a command that loads once).
+    one_run: bool,
     aside: Option<Arc<AsideFile>>,
+    /// See [`STALE_SLACK`].
+    stale_slack: u64,
 }
 
 impl Cache {
     /// For a command that loads once and exits (`build`, `once`, `digest`):
     /// books are set aside but for their catalog entry, so memory does not
     /// grow with their length; what shows a book reads it back with
-    /// [`Catalog::full`] or [`Catalog::meta`]. The cache is emptied as the
-    /// load hands its books over.
+    /// [`Catalog::full`] or [`Catalog::meta`]. Nothing is kept per file:
+    /// the load hands each book to the catalog as it parses it.
     pub fn one_run() -> Self {
         Self {
             set_aside: true,
+            one_run: true,
             ..Self::default()
         }
     }
+
+    /// For the daemon: books are set aside as for [`Cache::one_run`], and
+    /// each file's stamp and catalog entry are kept, so that a reload reads
+    /// only what changed. Records of versions no longer current are
+    /// dropped when they outgrow the current ones (see [`compact`]).
+    pub fn long_running() -> Self {
+        Self {
+            set_aside: true,
+            stale_slack: STALE_SLACK,
+            ..Self::default()
+        }
+    }
+}
+
+/// Bytes of stale records the daemon's temporary file may hold beyond
+/// twice the current ones before they are dropped.
+const STALE_SLACK: u64 = 64 << 20;
+
+/// Copies the current records of a long-running cache into a new
+/// temporary file when the old one is mostly versions no longer current
+/// (each edit, and each re-read after a people file changes, appends a
+/// record). All or nothing: on any error the old file stays in use.
+fn compact(cache: &mut Cache) {
+    let Some(old) = cache.aside.clone() else {
+        return;
+    };
+    let live: u64 = cache
+        .books
+        .values()
+        .filter_map(|c| c.last_good.as_ref()?.book.aside_len())
+        .sum();
+    if old.written() <= 2 * live + cache.stale_slack {
+        return;
+    }
+    let Ok(new) = AsideFile::new() else {
+        return;
+    };
+    let mut moved = Vec::new();
+    for (path, cached) in &cache.books {
+        if let Some(aside) = cached.last_good.as_ref().and_then(|g| g.book.aside()) {
+            match new.copy(&old, aside) {
+                Ok(at) => moved.push((path.clone(), at)),
+                Err(e) => {
+                    tracing::warn!("cannot copy books to a new temporary file: {e}");
+                    return;
+                }
+            }
+        }
+    }
+    for (path, at) in moved {
+        if let Some(good) = cache
+            .books
+            .get_mut(&path)
+            .and_then(|c| c.last_good.as_mut())
+        {
+            good.book.moved(at);
+        }
+    }
+    tracing::info!(
+        before = old.written(),
+        after = new.written(),
+        "temporary file of books compacted"
+    );
+    cache.aside = Some(Arc::new(new));
 }
 
 #[derive(Debug)]
@@ -313,15 +383,15 @@ fn load_from(
         None => None,
     };
     if cache.set_aside && cache.aside.is_none() {
-        // Without a temporary file the archives stay in memory, as in the
-        // daemon: slower to grow, never wrong.
+        // Without a temporary file the books stay in memory: larger,
+        // never wrong.
         cache.aside = AsideFile::new().ok().map(Arc::new);
     }
     let mut changed: Vec<Version> = Vec::new();
     let mut changed_bytes = 0;
     // A one-run load hands each book to the catalog as it is parsed; a
     // long-running one keeps them in its cache and hands copies over below.
-    let hand_over = cache.set_aside;
+    let hand_over = cache.one_run;
     // By index into `book_files`: a copy of each path would cost as much
     // again. A one-run load has no cache to compare stamps with: it reads
     // every file, and asks for each one's size as it comes to it.
@@ -542,6 +612,9 @@ fn load_from(
     }
     drop(kept);
     drop(book_files);
+    if !hand_over {
+        compact(cache);
+    }
     for (path, cached) in &cache.books {
         catalog_add.add(
             &mut loaded,
@@ -2079,6 +2152,60 @@ mod tests {
         let gone = run(&mut store, "2026-01-04T00:00:00Z");
         assert_eq!(gone.catalog.books.len(), 1);
         assert_eq!((store.kept.len(), store.forgotten), (1, 1));
+    }
+
+    #[test]
+    fn the_daemon_sets_books_aside_and_drops_stale_records() {
+        let (_dir, books, config, good) = store_site();
+        let archive = "archive:\n- name: R\n  text: Why?\n  replies:\n  - name: Sara Robinson\n    text: Because.\n";
+        let with = |title: &str, pad: usize| {
+            good.replace("title: T", &format!("title: {title}"))
+                .replacen(
+                    "---\nBody",
+                    &format!("{archive}---\nBody{}", " ".repeat(pad)),
+                    1,
+                )
+        };
+        std::fs::write(books.join("a.md"), with("A0", 0)).unwrap();
+        std::fs::write(books.join("b.md"), with("B", 0)).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let mut cache = Cache::long_running();
+        // Any stale record is too many: every reload compacts.
+        cache.stale_slack = 0;
+        let titles = |loaded: &Loaded| -> Vec<(String, usize)> {
+            let c = &loaded.catalog;
+            c.books
+                .iter()
+                .map(|e| {
+                    let b = c.full(e).unwrap();
+                    (b.title.clone(), b.archive.len())
+                })
+                .collect()
+        };
+        let first = load_cached(&config, &mut cache, None, now).unwrap();
+        assert!(first.catalog.books.iter().all(|e| e.aside().is_some()));
+        assert_eq!(titles(&first), [("A0".into(), 1), ("B".into(), 1)]);
+        let file = |cache: &Cache| cache.aside.as_ref().unwrap().written();
+        let live = file(&cache);
+        for n in 1..=4 {
+            // A longer file each time: the stamp changes whatever the clock.
+            std::fs::write(books.join("a.md"), with(&format!("A{n}"), n)).unwrap();
+            let loaded = load_cached(&config, &mut cache, None, now).unwrap();
+            assert_eq!(cache.reread, 1);
+            assert_eq!(titles(&loaded), [(format!("A{n}"), 1), ("B".into(), 1)]);
+            assert!(
+                file(&cache) <= 2 * live + 8,
+                "{} > 2 × {live}",
+                file(&cache)
+            );
+            // A catalog from before the copy still reads its own file.
+            assert_eq!(titles(&first)[0].0, "A0");
+        }
+        // A broken edit keeps the last good version, wherever it was moved.
+        std::fs::write(books.join("a.md"), "---\ntitle: [\n---\n").unwrap();
+        let broken = load_cached(&config, &mut cache, None, now).unwrap();
+        assert_eq!(broken.kept, [books.join("a.md")]);
+        assert_eq!(titles(&broken), [("A4".into(), 1), ("B".into(), 1)]);
     }
 
     #[test]

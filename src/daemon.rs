@@ -454,7 +454,7 @@ async fn main(config_path: Option<PathBuf>, now: Now) -> anyhow::Result<ExitCode
         config,
         mail_templates: Arc::new(std::sync::RwLock::new(templates.clone())),
         templates,
-        cache: Cache::default(),
+        cache: Cache::long_running(),
         content: content::Loaded::default(),
         signer,
         site,

@@ -1,13 +1,15 @@
-//! Books set aside: while a one-run command (`build`, `once`, `digest`)
-//! holds thousands of books, all of each book but what its catalog entry
-//! keeps (slug, window, authors' people, cover) waits in an unnamed
+//! Books set aside: while a command (`build`, `once`, `digest`) or the
+//! daemon holds thousands of books, all of each book but what its catalog
+//! entry keeps (slug, window, authors' people, cover) waits in an unnamed
 //! temporary file instead of in memory, and is read back, one book at a
 //! time, by whatever shows it (a list, a book's page, a feed item, a
-//! digest). The catalog then costs a few hundred bytes a book, however
-//! long the books' archives, bodies, descriptions and links are.
+//! digest). The catalog then costs a couple of hundred bytes a book,
+//! however long the books' archives, bodies, descriptions and links are.
 //!
-//! The file is created unlinked ([`tempfile::tempfile`]), so nothing is left
-//! behind whatever way the process ends. Records are a plain length-prefixed
+//! The file is created unlinked ([`tempfile::tempfile`], in `TMPDIR`), so
+//! nothing is left behind whatever way the process ends. (Where `/tmp` is
+//! a tmpfs, its pages are memory too: a very large site sets `TMPDIR` to
+//! a folder on disk.) Records are a plain length-prefixed
 //! encoding, written and read by this module only: first what lists show
 //! (title, description, authors, links, aliases, pins), which can be read
 //! alone, then the markdown body and the [`Thread`]s.
@@ -41,6 +43,13 @@ impl std::fmt::Debug for Aside {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hex: String = self.source.iter().map(|b| format!("{b:02x}")).collect();
         f.debug_struct("Aside").field("source", &hex).finish()
+    }
+}
+
+impl Aside {
+    /// The length of the record.
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.len)
     }
 }
 
@@ -98,6 +107,29 @@ impl AsideFile {
             at,
             meta,
             len,
+        })
+    }
+
+    /// Bytes written so far, current records and stale ones.
+    pub fn written(&self) -> u64 {
+        self.end.lock().map_or(0, |end| *end)
+    }
+
+    /// Copies the record `aside` of `from` to the end of this file, and
+    /// says where it went.
+    pub fn copy(&self, from: &AsideFile, aside: &Aside) -> io::Result<Aside> {
+        let mut bytes = vec![0; aside.len as usize];
+        from.file.read_exact_at(&mut bytes, aside.at)?;
+        let mut end = self
+            .end
+            .lock()
+            .map_err(|_| io::Error::other("a thread writing the archive file panicked"))?;
+        let at = *end;
+        self.file.write_all_at(&bytes, at)?;
+        *end += u64::from(aside.len);
+        Ok(Aside {
+            at,
+            ..aside.clone()
         })
     }
 
