@@ -160,8 +160,18 @@ pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Store: Send {
     /// Where the store is, for messages.
     fn location(&self) -> &Path;
-    /// The key, hash and read time of every kept version.
-    fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError>;
+    /// The key, hash and read time of every kept version whose key is
+    /// between `first` and `last`, both included. Asked for each chunk of
+    /// files a load reads (keys sort as the files do): a long catalog's
+    /// hashes are never all in memory at once.
+    fn hashes(
+        &mut self,
+        first: &str,
+        last: &str,
+    ) -> Result<BTreeMap<String, (String, String)>, StoreError>;
+    /// The keys of kept versions whose file is gone: those `present` says
+    /// no to.
+    fn gone(&mut self, present: &mut dyn FnMut(&str) -> bool) -> Result<Vec<String>, StoreError>;
     /// One kept version.
     fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError>;
     /// Keeps `changed` (new or edited good versions) and forgets `gone`
@@ -187,6 +197,8 @@ pub struct Cache {
     aside: Option<Arc<AsideFile>>,
     /// See [`STALE_SLACK`].
     stale_slack: u64,
+    /// See [`LOOKUP_SPAN`]; 0 for that.
+    lookup_span: usize,
 }
 
 impl Cache {
@@ -370,17 +382,19 @@ fn load_from(
     cache
         .books
         .retain(|p, _| book_files.binary_search(p).is_ok());
-    let kept = match store
-        .as_deref_mut()
-        .map(|s| (s.hashes(), s.location().to_path_buf()))
-    {
-        Some((Ok(hashes), _)) => Some(hashes),
+    // A deleted file takes its book with it. `book_files` is sorted: a
+    // lookup per kept key, not a set of every key.
+    let gone = match store.as_deref_mut().map(|s| {
+        let gone = s.gone(&mut |k| book_files.binary_search(&dir.join(k)).is_ok());
+        (gone, s.location().to_path_buf())
+    }) {
+        Some((Ok(gone), _)) => gone,
         Some((Err(e), at)) => {
             loaded.problems.push(store_problem(&at, "read", &e));
             store = None;
-            None
+            Vec::new()
         }
-        None => None,
+        None => Vec::new(),
     };
     if cache.set_aside && cache.aside.is_none() {
         // Without a temporary file the books stay in memory: larger,
@@ -417,15 +431,6 @@ fn load_from(
     };
     loaded.files += book_files.len();
     cache.reread += count;
-    // A deleted file takes its book with it. `book_files` is sorted: a
-    // lookup per kept key, not a set of every key.
-    let gone: Vec<String> = kept.as_ref().map_or_else(Vec::new, |hashes| {
-        hashes
-            .keys()
-            .filter(|k| book_files.binary_search(&dir.join(k)).is_err())
-            .cloned()
-            .collect()
-    });
     let mut catalog_add = Handover::default();
     loaded.catalog.books.reserve_exact(book_files.len());
     let location = store.as_deref().map(|s| s.location().to_path_buf());
@@ -439,28 +444,54 @@ fn load_from(
         // One batch may wait while another is written: memory stays bounded.
         let (to_saver, batches) = std::sync::mpsc::sync_channel::<Vec<Version>>(1);
         // No thread for a reload that reads nothing again.
-        let saver = store
-            .as_ref()
-            .filter(|_| kept.is_some() && count > 0)
-            .map(|m| {
-                scope.spawn(move || -> Result<(), StoreError> {
-                    for batch in batches {
-                        lock(m).save(&batch, &[])?;
-                    }
-                    Ok(())
-                })
-            });
+        let saver = store.as_ref().filter(|_| count > 0).map(|m| {
+            scope.spawn(move || -> Result<(), StoreError> {
+                for batch in batches {
+                    lock(m).save(&batch, &[])?;
+                }
+                Ok(())
+            })
+        });
         let mut saving = saver.is_some();
         // Read and parse in parallel, a chunk at a time, so that no more
         // than a chunk of whole archives is ever in memory at once.
+        let index = |at: usize| if hand_over { at } else { todo[at].0 };
+        // What the store has of the files from position `next` to
+        // `span_end`: their keys sort as the files do, so one range query
+        // answers for a whole span. Spans, not every key at once (a long
+        // catalog's hashes would all be in memory) nor one query a chunk
+        // (each would wait for the saver's write in progress).
+        let mut kept = BTreeMap::new();
+        let mut span_end = 0;
         let mut next = 0;
         while next < count {
+            if next >= span_end {
+                let span = match cache.lookup_span {
+                    0 => LOOKUP_SPAN,
+                    n => n,
+                };
+                span_end = count.min(next + span);
+                kept = match &store {
+                    Some(m) => {
+                        let first = store_key(dir, &book_files[index(next)]);
+                        let last = store_key(dir, &book_files[index(span_end - 1)]);
+                        let found = lock(m).hashes(&first, &last);
+                        found.unwrap_or_else(|e| {
+                            if let Some(at) = &location {
+                                loaded.problems.push(store_problem(at, "read", &e));
+                            }
+                            BTreeMap::new()
+                        })
+                    }
+                    None => BTreeMap::new(),
+                };
+            }
             // A chunk ends at PARSE_CHUNK files or PARSE_BYTES of text,
-            // whichever comes first: a folder of books at the size limit
-            // must not hold hundreds of them at once.
+            // whichever comes first (a folder of books at the size limit
+            // must not hold hundreds of them at once), and with its span.
             let mut chunk: Vec<(usize, files::Stamp)> = Vec::new();
             let mut bytes = 0;
-            while next < count && chunk.len() < PARSE_CHUNK && bytes < PARSE_BYTES {
+            while next < span_end && chunk.len() < PARSE_CHUNK && bytes < PARSE_BYTES {
                 let item = if hand_over {
                     (next, files::stamp(&book_files[next]))
                 } else {
@@ -476,7 +507,7 @@ fn load_from(
                 .map(|(i, _)| {
                     let path = &book_files[*i];
                     let key = store_key(dir, path);
-                    let known = kept.as_ref().and_then(|k| k.get(&key));
+                    let known = kept.get(&key);
                     parse_one(
                         path,
                         source,
@@ -500,7 +531,7 @@ fn load_from(
                 let previous = cache.books.remove(&path).and_then(|c| c.last_good);
                 let (broken, last_good) = match (book, hash) {
                     (Some(book), Some(hash)) => {
-                        let read_at = match kept.as_ref().and_then(|k| k.get(&key)) {
+                        let read_at = match kept.get(&key) {
                             Some((h, at)) if *h == hash => at.clone(),
                             _ => {
                                 if let (true, Some(text)) = (saving, text) {
@@ -528,7 +559,7 @@ fn load_from(
                     _ => {
                         let good = previous.or_else(|| {
                             let store = store.as_ref()?;
-                            kept.as_ref()?.get(&key)?;
+                            kept.get(&key)?;
                             let found = lock(store).version(&key);
                             match found {
                                 Ok(Some(v)) => {
@@ -602,7 +633,7 @@ fn load_from(
         }
         _ => store.map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner)),
     };
-    if let (Some(store), Some(_)) = (store, &kept)
+    if let Some(store) = store
         && (!changed.is_empty() || !gone.is_empty())
         && let Err(e) = store.save(&changed, &gone)
     {
@@ -610,7 +641,6 @@ fn load_from(
             .problems
             .push(store_problem(store.location(), "write", &e));
     }
-    drop(kept);
     drop(book_files);
     if !hand_over {
         compact(cache);
@@ -715,6 +745,10 @@ fn slug_hash(slug: &str) -> u64 {
 
 /// Book files parsed in parallel at a time, at most (see [`load_from`]).
 const PARSE_CHUNK: usize = 256;
+
+/// Book files whose kept hashes a load asks the store for at once: a few
+/// hundred bytes each.
+const LOOKUP_SPAN: usize = 4096;
 
 /// Bytes of book files parsed in parallel at a time: past this, a chunk
 /// ends early. Their texts, what parsing them takes, and their records on
@@ -2015,18 +2049,31 @@ mod tests {
         /// Calls to `save`, and whether they fail (a full disk).
         saves: usize,
         failing: bool,
+        /// Calls to `hashes`: one a chunk of files.
+        ranges: usize,
     }
 
     impl Store for MemoryStore {
         fn location(&self) -> &Path {
             Path::new("state.db")
         }
-        fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError> {
+        fn hashes(
+            &mut self,
+            first: &str,
+            last: &str,
+        ) -> Result<BTreeMap<String, (String, String)>, StoreError> {
+            self.ranges += 1;
             Ok(self
                 .kept
-                .iter()
+                .range(first.to_string()..=last.to_string())
                 .map(|(k, v)| (k.clone(), (v.hash.clone(), v.read_at.clone())))
                 .collect())
+        }
+        fn gone(
+            &mut self,
+            present: &mut dyn FnMut(&str) -> bool,
+        ) -> Result<Vec<String>, StoreError> {
+            Ok(self.kept.keys().filter(|k| !present(k)).cloned().collect())
         }
         fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError> {
             Ok(self.kept.get(key).cloned())
@@ -2118,6 +2165,8 @@ mod tests {
         };
         let first = run(&mut store, "2026-01-01T00:00:00Z");
         assert_eq!((first.catalog.books.len(), store.written), (2, 2));
+        // Two files, one span: the store is asked once.
+        assert_eq!(store.ranges, 1);
         // Nothing changed: nothing is written.
         run(&mut store, "2026-01-02T00:00:00Z");
         assert_eq!(store.written, 2);
@@ -2152,6 +2201,36 @@ mod tests {
         let gone = run(&mut store, "2026-01-04T00:00:00Z");
         assert_eq!(gone.catalog.books.len(), 1);
         assert_eq!((store.kept.len(), store.forgotten), (1, 1));
+    }
+
+    #[test]
+    fn the_store_is_asked_a_span_at_a_time_and_knows_every_book() {
+        let (_dir, books, config, good) = store_site();
+        // Spans of 3 files, and chunks that would straddle them.
+        let n = 3 * 3 + 2;
+        for i in 0..n {
+            std::fs::write(books.join(format!("b{i:02}.md")), &good).unwrap();
+        }
+        let run = |store: &mut MemoryStore, now: &str| {
+            let mut cache = Cache::one_run();
+            cache.lookup_span = 3;
+            let now = DateTime::parse_from_rfc3339(now).unwrap();
+            load_cached(&config, &mut cache, Some(store), now).unwrap()
+        };
+        let mut store = MemoryStore::default();
+        let first = run(&mut store, "2026-01-01T00:00:00Z");
+        assert_eq!((first.catalog.books.len(), store.written), (n, n));
+        assert_eq!(store.ranges, 4);
+        // Every book is found in its span: nothing is written again, and no
+        // book's read time moves.
+        run(&mut store, "2026-02-01T00:00:00Z");
+        assert_eq!((store.written, store.ranges), (n, 8));
+        assert!(
+            store
+                .kept
+                .values()
+                .all(|v| v.read_at == "2026-01-01T00:00:00Z")
+        );
     }
 
     #[test]

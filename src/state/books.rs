@@ -13,13 +13,39 @@ use crate::content::{Store, StoreError, Version};
 use super::{State, StateError};
 
 impl State {
-    /// Key → (hash, read_at) of every kept book version.
-    pub fn book_hashes(&self) -> Result<BTreeMap<String, (String, String)>, StateError> {
+    /// Key → (hash, read_at) of the kept book versions whose key is
+    /// between `first` and `last`, both included (a load asks for each
+    /// chunk of files it reads, not for every book at once).
+    pub fn book_hashes(
+        &self,
+        first: &str,
+        last: &str,
+    ) -> Result<BTreeMap<String, (String, String)>, StateError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT key, hash, read_at FROM books")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+            .prepare_cached("SELECT key, hash, read_at FROM books WHERE key BETWEEN ?1 AND ?2")?;
+        let rows = stmt.query_map(params![first, last], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The keys of kept book versions that `present` says no to, read one
+    /// at a time.
+    pub fn book_keys_gone(
+        &self,
+        present: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<String>, StateError> {
+        let mut stmt = self.conn.prepare_cached("SELECT key FROM books")?;
+        let mut rows = stmt.query([])?;
+        let mut gone = Vec::new();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            if !present(&key) {
+                gone.push(key);
+            }
+        }
+        Ok(gone)
     }
 
     /// One kept book version.
@@ -68,8 +94,16 @@ impl Store for State {
         self.path()
     }
 
-    fn hashes(&mut self) -> Result<BTreeMap<String, (String, String)>, StoreError> {
-        Ok(self.book_hashes()?)
+    fn hashes(
+        &mut self,
+        first: &str,
+        last: &str,
+    ) -> Result<BTreeMap<String, (String, String)>, StoreError> {
+        Ok(self.book_hashes(first, last)?)
+    }
+
+    fn gone(&mut self, present: &mut dyn FnMut(&str) -> bool) -> Result<Vec<String>, StoreError> {
+        Ok(self.book_keys_gone(present)?)
     }
 
     fn version(&mut self, key: &str) -> Result<Option<Version>, StoreError> {
@@ -102,9 +136,19 @@ mod tests {
             .unwrap();
         s.save_books(&[v("books/a.md", "three")], &["books/b.md".into()])
             .unwrap();
-        let hashes = s.book_hashes().unwrap();
-        assert_eq!(hashes.len(), 1);
+        s.save_books(&[v("books/c.md", "four"), v("books/d.md", "five")], &[])
+            .unwrap();
+        let hashes = s.book_hashes("books/a.md", "books/c.md").unwrap();
+        let keys: Vec<&str> = hashes.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["books/a.md", "books/c.md"]);
         assert_eq!(hashes["books/a.md"].0, "h-three");
+        assert!(
+            s.book_hashes("books/e.md", "books/z.md")
+                .unwrap()
+                .is_empty()
+        );
+        let gone = s.book_keys_gone(&mut |k| k != "books/c.md").unwrap();
+        assert_eq!(gone, ["books/c.md"]);
         assert_eq!(
             s.book_version("books/a.md").unwrap(),
             Some(v("books/a.md", "three"))
