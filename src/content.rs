@@ -161,9 +161,10 @@ pub trait Store: Send {
     /// Where the store is, for messages.
     fn location(&self) -> &Path;
     /// The key, hash and read time of every kept version whose key is
-    /// between `first` and `last`, both included. Asked for each chunk of
-    /// files a load reads (keys sort as the files do): a long catalog's
-    /// hashes are never all in memory at once.
+    /// between `first` and `last`, both included. Asked for each span of
+    /// files a load reads (keys sort as the files do; see
+    /// `LOOKUP_SPAN`): a long catalog's hashes are never all in memory
+    /// at once.
     fn hashes(
         &mut self,
         first: &str,
@@ -218,7 +219,7 @@ impl Cache {
     /// For the daemon: books are set aside as for [`Cache::one_run`], and
     /// each file's stamp and catalog entry are kept, so that a reload reads
     /// only what changed. Records of versions no longer current are
-    /// dropped when they outgrow the current ones (see [`compact`]).
+    /// dropped when they outgrow the current ones (see `compact`).
     pub fn long_running() -> Self {
         Self {
             set_aside: true,

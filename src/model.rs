@@ -279,7 +279,7 @@ impl Book {
 /// temporary file (see [`AsideFile`]) and read back by [`Catalog::full`] or
 /// [`Catalog::meta`] for the few books a run shows. A catalog of tens of
 /// thousands of books then holds about 250 bytes a book: 88 inline, the
-/// strings in one allocation ([`Names`]).
+/// strings in one allocation (`Names`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     names: Names,
