@@ -570,6 +570,7 @@ fn load_from(
                                         Box::new(Good {
                                             book: entry(
                                                 book,
+                                                &v.text,
                                                 sha256(&v.text),
                                                 cache.aside.as_deref(),
                                             ),
@@ -802,21 +803,31 @@ fn parse_one(
     let hash = hex(&source);
     let stored = known.is_some_and(|(h, _)| *h == hash);
     Parsed {
-        book: Some(entry(book, source, aside)),
+        book: Some(entry(book, &text, source, aside)),
         problems,
         hash: Some(hash),
         text: (!stored).then_some(text),
     }
 }
 
-/// The catalog entry of `book`, read from a text whose SHA-256 is
+/// The catalog entry of `book`, read from `text`, whose SHA-256 is
 /// `source`: set aside in `aside` when there is one (see
-/// [`Entry::set_aside`]), else held in memory.
-fn entry(book: Book, source: [u8; 32], aside: Option<&AsideFile>) -> Entry {
-    match aside {
+/// [`Entry::set_aside`]), else held in memory. It knows where its cover
+/// is written, for the warning when the image is missing (found now, the
+/// text at hand, rather than by reading the file again then).
+fn entry(book: Book, text: &str, source: [u8; 32], aside: Option<&AsideFile>) -> Entry {
+    let cover_at = book
+        .cover
+        .as_ref()
+        .and_then(|_| front_matter(text).ok()?.locate(&[Seg::Key("cover")]));
+    let mut entry = match aside {
         Some(file) => Entry::set_aside(book, source, file),
         None => Entry::new(book),
+    };
+    if let Some(at) = cover_at {
+        entry.set_cover_at(at);
     }
+    entry
 }
 
 /// A store that cannot be read or written is a warning: the run goes on
@@ -2232,6 +2243,19 @@ mod tests {
                 .values()
                 .all(|v| v.read_at == "2026-01-01T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn an_entry_knows_where_its_cover_is_written() {
+        let (_dir, books, config, good) = store_site();
+        let with_cover = good.replace("start:", "cover: images/c.jpg\nstart:");
+        std::fs::write(books.join("a.md"), &with_cover).unwrap();
+        std::fs::write(books.join("b.md"), &good).unwrap();
+        for mut cache in [Cache::one_run(), Cache::long_running(), Cache::default()] {
+            let loaded = load_cached(&config, &mut cache, None, epoch()).unwrap();
+            let at: Vec<_> = loaded.catalog.books.iter().map(Entry::cover_at).collect();
+            assert_eq!(at, [Some((4, 1)), None]);
+        }
     }
 
     #[test]

@@ -285,6 +285,8 @@ pub struct Entry {
     names: Names,
     pub window: Window,
     threads: u32,
+    /// Line and column of `cover:` in the file; (0, 0) when not known.
+    cover_at: (u32, u32),
     kept: Kept,
 }
 
@@ -302,6 +304,7 @@ impl Entry {
             names: Names::of(&book),
             window: book.window,
             threads: thread_count(&book),
+            cover_at: (0, 0),
             kept: Kept::Here(Box::new(book)),
         }
     }
@@ -315,6 +318,7 @@ impl Entry {
                 names: Names::of(&book),
                 window: book.window,
                 threads: thread_count(&book),
+                cover_at: (0, 0),
                 kept: Kept::Aside(aside),
             },
             Err(_) => Self::new(book),
@@ -349,6 +353,20 @@ impl Entry {
     /// Cover image as written, unless it was found not to be shown.
     pub fn cover(&self) -> Option<&str> {
         self.names.cover()
+    }
+
+    /// Where `cover:` is written in the file (line, column), when known.
+    pub fn cover_at(&self) -> Option<(usize, usize)> {
+        let (line, col) = self.cover_at;
+        (line > 0).then_some((line as usize, col as usize))
+    }
+
+    /// Says where `cover:` is written (see [`Entry::cover_at`]); a position
+    /// past four billion is left unknown.
+    pub fn set_cover_at(&mut self, (line, col): (usize, usize)) {
+        if let (Ok(line), Ok(col)) = (u32::try_from(line), u32::try_from(col)) {
+            self.cover_at = (line, col);
+        }
     }
 
     /// Whether one of the authors is the person `slug`.

@@ -107,18 +107,22 @@ fn problem_with(config: &Config, reference: &str) -> Option<String> {
 /// be shown is a warning at its key and is removed from the catalog.
 pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
     let max = config.max_file_size;
-    // In parallel: each check looks the file up, and each warning reads its
-    // book again to name the line (a site whose images are elsewhere has a
-    // warning for every book).
+    // In parallel: each check looks the file up (a site whose images are
+    // elsewhere has a warning for every book).
     let mut problems: Vec<Problem> = catalog
         .books
         .par_iter_mut()
         .filter_map(|book| {
             let why = book.cover().and_then(|c| problem_with(config, c))?;
             book.drop_cover();
+            // Where the load found `cover:`; read the file again only for
+            // an entry made without its text.
+            let at = book.cover_at().unwrap_or_else(|| {
+                crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max)
+            });
             Some(Problem::warning(
                 book.path(),
-                crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max),
+                at,
                 format!("`cover`: {why}; it is left out"),
             ))
         })

@@ -646,8 +646,11 @@ fn images_are_copied_when_changed_and_a_missing_one_is_a_warning_and_left_out() 
     std::fs::remove_file(site.path().join("content").join(cover)).unwrap();
     let run = site.run(&["--now", "2022-12-07T12:00:00+01:00", "build"]);
     ok(&run);
+    // At the line and column of `cover:`, found when the book was read.
     assert!(
-        run.stderr.contains("warning: `cover`: image"),
+        run.stderr.contains(
+            "content/books/20221121-reliable-machine-learning.md:7:1: warning: `cover`: image"
+        ),
         "{}",
         run.stderr
     );
