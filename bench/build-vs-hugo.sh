@@ -27,18 +27,8 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/bookweek-build-bench.XXXXXX")
 [ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
-# One timed run of "$@" in the current folder: prints "seconds KiB".
-measure() {
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1 || {
-        echo "failed: $*" >&2; tail -5 "$work/out" >&2; exit 1; }
-    cat "$work/time"
-}
-
-# Median of the first column, largest of the second.
-summarize() {
-    sort -n | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
-        END { printf "%.2f %d\n", (NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2), m / 1024 }'
-}
+# measure, summarize
+. "$repo/bench/lib.sh"
 
 # One site, one job, both sides: prints "seconds MiB" of bookweek then Hugo.
 #   $1: the site folder; $2: feeds | site

@@ -35,18 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One timed run of "$@" in the current folder: prints "seconds KiB".
-measure() {
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1 || {
-        echo "failed: $*" >&2; tail -5 "$work/out" >&2; exit 1; }
-    cat "$work/time"
-}
-
-# Median of the first column, largest of the second (in MiB).
-summarize() {
-    sort -n | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
-        END { printf "%.2f %.1f\n", (NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2), m / 1024 }'
-}
+# measure, summarize
+. "$repo/bench/lib.sh"
 
 # The feeds job's config (book pages are another site's), and the daemon's.
 configure() {

@@ -772,21 +772,8 @@ mod tests {
 
     #[test]
     fn lists_authors_in_a_sentence() {
-        let mut b = Book {
-            slug: "x".into(),
-            path: "x.md".into(),
-            title: "X".into(),
-            description: None,
-            authors: vec![],
-            window: w((2022, 12, 5), (2022, 12, 9, 23)),
-            cover: None,
-            links: vec![],
-            archive: vec![],
-            body: String::new(),
-            aliases: vec![],
-            pin: vec![],
-            hide: vec![],
-        };
+        let mut b = a_book("x", "x.md", None, &[]);
+        b.authors.clear();
         for n in ["A", "B", "C"] {
             b.authors.push(Author {
                 slug: None,

@@ -93,13 +93,7 @@ impl AsideFile {
         let meta =
             u32::try_from(meta).map_err(|_| io::Error::other("a book's lists are too long"))?;
         let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("a book is too long"))?;
-        let mut end = self
-            .end
-            .lock()
-            .map_err(|_| io::Error::other("a thread writing the archive file panicked"))?;
-        let at = *end;
-        self.file.write_all_at(&bytes, at)?;
-        *end += u64::from(len);
+        let at = self.append(&bytes)?;
         let mut first = [0; 16];
         first.copy_from_slice(&source[..16]);
         Ok(Aside {
@@ -120,17 +114,22 @@ impl AsideFile {
     pub fn copy(&self, from: &AsideFile, aside: &Aside) -> io::Result<Aside> {
         let mut bytes = vec![0; aside.len as usize];
         from.file.read_exact_at(&mut bytes, aside.at)?;
+        Ok(Aside {
+            at: self.append(&bytes)?,
+            ..aside.clone()
+        })
+    }
+
+    /// Writes `bytes` at the end of the file; says where they start.
+    fn append(&self, bytes: &[u8]) -> io::Result<u64> {
         let mut end = self
             .end
             .lock()
             .map_err(|_| io::Error::other("a thread writing the archive file panicked"))?;
         let at = *end;
-        self.file.write_all_at(&bytes, at)?;
-        *end += u64::from(aside.len);
-        Ok(Aside {
-            at,
-            ..aside.clone()
-        })
+        self.file.write_all_at(bytes, at)?;
+        *end += bytes.len() as u64;
+        Ok(at)
     }
 
     /// Reads back what [`AsideFile::put`] wrote: all of it when `whole`,
