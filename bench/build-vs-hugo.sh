@@ -11,6 +11,8 @@
 #                          largest peak RSS are printed
 #   BENCH_KEEP=1           keep the temporary folder
 set -euo pipefail
+# A run that fails inside $(...) stops the script, not prints zeros.
+shopt -s inherit_errexit
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source_dir=${BENCH_SOURCE:-$repo/tests/fixtures/corpus}
@@ -27,7 +29,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/bookweek-build-bench.XXXXXX")
 [ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
-# measure, summarize
+# measure, summarize, bench_config
 . "$repo/bench/lib.sh"
 
 # One site, one job, both sides: prints "seconds MiB" of bookweek then Hugo.
@@ -56,23 +58,7 @@ for n in "${sizes[@]}"; do
     # site: bookweek also makes every book's page with its whole archive;
     # Hugo makes a page per book rendering the same archive's markdown.
     for job in feeds site; do
-        {
-            cat <<YAML
-site:
-  title: Book of the Week
-  base_url: https://example.org
-  timezone: Europe/Berlin
-YAML
-            [ "$job" = feeds ] && echo "  book_path: https://books.example.net/b/{slug}/"
-            cat <<YAML
-paths:
-  content: content
-  output: public
-  state: state/bookweek.db
-feeds:
-  limit: 50
-YAML
-        } >"$site/config/$job.yaml"
+        bench_config "$job" >"$site/config/$job.yaml"
     done
     cat >"$site/hugo-feeds.toml" <<'TOML'
 baseURL = "https://example.org/"
@@ -96,7 +82,8 @@ TOML
 {{ end }}</main></body></html>
 HTML
     for job in feeds site; do
-        read -r bt bm ht hm <<<"$(side_by_side "$site" "$job")"
+        out=$(side_by_side "$site" "$job")
+        read -r bt bm ht hm <<<"$out"
         printf '%-6s %8d %10s %8s %10s %8s %7.2fx %7.2fx\n' "$job" "$n" "$bt" "$bm" "$ht" "$hm" \
             "$(echo "$ht / $bt" | bc -l)" "$(echo "$bm / $hm" | bc -l)"
     done

@@ -14,3 +14,23 @@ summarize() {
     sort -n | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
         END { printf "%.2f %.1f\n", (NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2), m / 1024 }'
 }
+
+# A site's config for the build benchmarks, on stdout: the feeds job when
+# $1 is "feeds" (book pages on another site), else the whole site.
+bench_config() {
+    cat <<'YAML'
+site:
+  title: Book of the Week
+  base_url: https://example.org
+  timezone: Europe/Berlin
+YAML
+    [ "$1" != feeds ] || echo "  book_path: https://books.example.net/b/{slug}/"
+    cat <<'YAML'
+paths:
+  content: content
+  output: public
+  state: state/bookweek.db
+feeds:
+  limit: 50
+YAML
+}

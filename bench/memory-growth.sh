@@ -14,6 +14,8 @@
 #   BENCH_BIG=n            books at the size limit (default 300; 0 skips; ~1.2 GB of disk)
 #   BENCH_KEEP=1           keep the temporary folder
 set -euo pipefail
+# A run that fails inside $(...) stops the script, not prints zeros.
+shopt -s inherit_errexit
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source_dir=${BENCH_SOURCE:-$repo/tests/fixtures/corpus}
@@ -35,30 +37,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# measure, summarize
+# measure, summarize, bench_config
 . "$repo/bench/lib.sh"
 
 # The feeds job's config (book pages are another site's), and the daemon's.
 configure() {
     local site=$1
     mkdir -p "$site/config"
-    cat >"$site/config/bookweek.yaml" <<'YAML'
-site:
-  title: Book of the Week
-  base_url: https://example.org
-  timezone: Europe/Berlin
-  book_path: https://books.example.net/b/{slug}/
-paths:
-  content: content
-  output: public
-  state: state/bookweek.db
-feeds:
-  limit: 50
-server:
-  listen: 127.0.0.1:0
-mail:
-  url: file://outbox
-YAML
+    {
+        bench_config feeds
+        printf 'server:\n  listen: 127.0.0.1:0\nmail:\n  url: file://outbox\n'
+    } >"$site/config/bookweek.yaml"
 }
 
 # `build` at 9000-01-01 (every book published or closed): "first" runs
@@ -102,8 +91,10 @@ for n in "${sizes[@]}"; do
     site=$work/$n
     python3 "$repo/bench/gen-books.py" "$source_dir" "$n" "$site/content"
     configure "$site"
-    read -r ft fm st sm <<<"$(builds "$site")"
-    read -r dt dm <<<"$(daemon_rss "$site")"
+    out=$(builds "$site")
+    read -r ft fm st sm <<<"$out"
+    out=$(daemon_rss "$site")
+    read -r dt dm <<<"$out"
     printf '%-8d %6ss %5sM %6ss %5sM %6ss %5sM\n' "$n" "$ft" "$fm" "$st" "$sm" "$dt" "$dm"
     if [ -n "$prev" ]; then
         read -r pn pm <<<"$prev"
@@ -131,7 +122,8 @@ for name in os.listdir(books):
         f.write("\n" + pad * ((4_000_000 - len(text)) // len(pad)))
 PY
     configure "$site"
-    read -r ft fm st sm <<<"$(builds "$site")"
+    out=$(builds "$site")
+    read -r ft fm st sm <<<"$out"
     printf '%d books of ~4 MB (%s): build first %ss %sM, second %ss %sM\n' "$big" \
         "$(du -sh "$site/content/books" | cut -f1)" "$ft" "$fm" "$st" "$sm"
 fi

@@ -709,11 +709,11 @@ fn books_hosted_elsewhere_get_no_pages_and_every_link_goes_there() {
     assert!(c.broken.is_empty(), "{}", c.broken.join("\n"));
 }
 
-#[test]
-fn the_archive_is_paginated_on_now_upcoming_then_past_newest_first() {
-    let site = Site::empty("");
-    let monday = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
-    for week in 0..35 {
+/// `weeks` books titled "Book 0", "Book 1", …, one a week (Monday to
+/// Friday) from the Monday `(y, m, d)`.
+fn weekly_books(site: &Site, (y, m, d): (i32, u32, u32), weeks: i64) {
+    let monday = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    for week in 0..weeks {
         let start = monday + chrono::Duration::weeks(week);
         let end = start + chrono::Duration::days(4);
         site.write(
@@ -723,6 +723,12 @@ fn the_archive_is_paginated_on_now_upcoming_then_past_newest_first() {
             ),
         );
     }
+}
+
+#[test]
+fn the_archive_is_paginated_on_now_upcoming_then_past_newest_first() {
+    let site = Site::empty("");
+    weekly_books(&site, (2024, 1, 1), 35);
     // Week 20 is on now; 21 to 34 are upcoming.
     ok(&site.run(&["--now", "2024-05-21T12:00:00+02:00", "build"]));
     // The titles of the cards, in order (the text of each card's link).
@@ -760,18 +766,8 @@ fn the_archive_is_paginated_on_now_upcoming_then_past_newest_first() {
 #[test]
 fn a_long_archive_links_the_first_the_last_and_the_pages_near_this_one() {
     let site = Site::empty("");
-    let monday = chrono::NaiveDate::from_ymd_opt(2000, 1, 3).unwrap();
     // Nine pages of past weeks.
-    for week in 0..(30 * 8 + 1) {
-        let start = monday + chrono::Duration::weeks(week);
-        let end = start + chrono::Duration::days(4);
-        site.write(
-            &format!("content/books/{}-book-{week}.md", start.format("%Y%m%d")),
-            format!(
-                "---\ntitle: Book {week}\nauthors: [Jane Doe]\nstart: {start} 00:00:00\nend: {end} 23:59:59\n---\n"
-            ),
-        );
-    }
+    weekly_books(&site, (2000, 1, 3), 30 * 8 + 1);
     ok(&site.run(&["--now", "2024-05-21T12:00:00+02:00", "build"]));
     let page = |n: usize| match n {
         1 => "https://example.org/archive.html".to_string(),
