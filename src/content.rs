@@ -10,6 +10,7 @@ mod aside;
 mod files;
 mod yaml;
 
+pub(crate) use aside::ASIDE_BYTES;
 pub use aside::{Aside, AsideFile};
 pub use files::{decode_text, human_size, is_content_name, markdown_files, read_text};
 
@@ -28,7 +29,7 @@ use serde_yaml::{Mapping, Value};
 use crate::config::{Config, is_http_url};
 use crate::diag::{self, Problem, did_you_mean};
 use crate::model::{
-    Author, Book, Catalog, Entry, Link, Message, Person, Thread, Window, WindowError, YEARS,
+    Author, Book, Books, Catalog, Entry, Link, Message, Person, Thread, Window, WindowError, YEARS,
     representable,
 };
 use crate::yamlpos::{Seg, locate};
@@ -207,7 +208,8 @@ impl Cache {
     /// books are set aside but for their catalog entry, so memory does not
     /// grow with their length; what shows a book reads it back with
     /// [`Catalog::full`] or [`Catalog::meta`]. Nothing is kept per file:
-    /// the load hands each book to the catalog as it parses it.
+    /// the load hands each book to the catalog as it parses it, and the
+    /// catalog files its entries too (see [`Books::filed`]).
     pub fn one_run() -> Self {
         Self {
             set_aside: true,
@@ -433,7 +435,13 @@ fn load_from(
     loaded.files += book_files.len();
     cache.reread += count;
     let mut catalog_add = Handover::default();
-    loaded.catalog.books.reserve_exact(book_files.len());
+    if let (true, Some(file)) = (hand_over, &cache.aside) {
+        // A one-run load files its catalog's entries too: its memory then
+        // hardly grows with the number of books (see `Books`). The
+        // daemon's copies of its cache's entries stay in memory.
+        loaded.catalog.books = Books::filed(file.clone());
+    }
+    loaded.catalog.books.reserve(book_files.len());
     let location = store.as_deref().map(|s| s.location().to_path_buf());
     // The store is shared by the thread that saves new versions and this
     // one, which reads the last good version of a broken book.
@@ -657,11 +665,7 @@ fn load_from(
         );
     }
     drop(catalog_add);
-    // Unstable: no two books have the same slug, and a stable sort would
-    // take a buffer as large as half the catalog.
-    loaded.catalog.books.sort_unstable_by(|a, b| {
-        (a.window.start_key(), a.slug()).cmp(&(b.window.start_key(), b.slug()))
-    });
+    loaded.catalog.books.sort();
     loaded.catalog.aside = cache.aside.clone();
     warn_overlaps(&mut loaded, max_bytes);
     diag::sort(&mut loaded.problems);
@@ -696,11 +700,17 @@ impl Handover {
         };
         let books = &loaded.catalog.books;
         let key = slug_hash(book.slug());
+        // The file of the book that has this slug, if one has. (A filed
+        // entry that cannot be read back counts as another slug: the
+        // error is the temporary file's, not the book's.)
+        let user = |i: usize| {
+            let other = books.get(i).ok()?;
+            same_slug(other.slug(), book.slug()).then(|| other.path().to_path_buf())
+        };
         let first = match self.slugs.get(&key) {
             None => None,
-            Some(&i) if same_slug(books[i].slug(), book.slug()) => Some(i),
             // Two slugs with one hash: look the hard way.
-            Some(_) => books.iter().position(|b| same_slug(b.slug(), book.slug())),
+            Some(&i) => user(i).or_else(|| (0..books.len()).find_map(user)),
         };
         if let Some(first) = first {
             loaded.problems.push(Problem::error(
@@ -709,7 +719,7 @@ impl Handover {
                 format!(
                     "duplicate slug `{}`: {} already uses it",
                     book.slug(),
-                    books[first].path().display()
+                    first.display()
                 ),
             ));
             if !broken {
@@ -873,21 +883,24 @@ fn add_person(loaded: &mut Loaded, person: Person, text: &str) {
 fn warn_overlaps(loaded: &mut Loaded, max_bytes: u64) {
     let books = &loaded.catalog.books;
     // Index of a later book → (the first earlier book it overlaps, how many).
+    // By windows alone: no entry is read back until one overlaps.
     let mut found: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
-    for (i, a) in books.iter().enumerate() {
-        for (j, b) in books
-            .iter()
+    for (i, (a, _)) in books.windows().enumerate() {
+        for (j, (b, _)) in books
+            .windows()
             .enumerate()
             .skip(i + 1)
-            .take_while(|(_, b)| b.window.start() < a.window.end())
+            .take_while(|(_, (b, _))| b.start() < a.end())
         {
-            if a.window.overlaps(&b.window) {
+            if a.overlaps(b) {
                 found.entry(j).or_insert((i, 0)).1 += 1;
             }
         }
     }
     for (j, (i, count)) in found {
-        let (a, b) = (&books[i], &books[j]);
+        let (Ok(a), Ok(b)) = (books.get(i), books.get(j)) else {
+            continue;
+        };
         let others = match count - 1 {
             0 => String::new(),
             n => format!(" and {n} other book{}", diag::plural(n)),
@@ -2253,7 +2266,12 @@ mod tests {
         std::fs::write(books.join("b.md"), &good).unwrap();
         for mut cache in [Cache::one_run(), Cache::long_running(), Cache::default()] {
             let loaded = load_cached(&config, &mut cache, None, epoch()).unwrap();
-            let at: Vec<_> = loaded.catalog.books.iter().map(Entry::cover_at).collect();
+            let at: Vec<_> = loaded
+                .catalog
+                .books
+                .iter()
+                .map(|e| e.unwrap().cover_at())
+                .collect();
             assert_eq!(at, [Some((4, 1)), None]);
         }
     }
@@ -2278,16 +2296,21 @@ mod tests {
         cache.stale_slack = 0;
         let titles = |loaded: &Loaded| -> Vec<(String, usize)> {
             let c = &loaded.catalog;
-            c.books
-                .iter()
-                .map(|e| {
-                    let b = c.full(e).unwrap();
+            (0..c.books.len())
+                .map(|i| {
+                    let b = c.full_at(i).unwrap();
                     (b.title.clone(), b.archive.len())
                 })
                 .collect()
         };
         let first = load_cached(&config, &mut cache, None, now).unwrap();
-        assert!(first.catalog.books.iter().all(|e| e.aside().is_some()));
+        assert!(
+            first
+                .catalog
+                .books
+                .iter()
+                .all(|e| e.unwrap().aside().is_some())
+        );
         assert_eq!(titles(&first), [("A0".into(), 1), ("B".into(), 1)]);
         let file = |cache: &Cache| cache.aside.as_ref().unwrap().written();
         let live = file(&cache);
@@ -2331,7 +2354,12 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
         for mut cache in [Cache::default(), Cache::one_run()] {
             let loaded = load_cached(&config, &mut cache, None, now).unwrap();
-            let slugs: Vec<&str> = loaded.catalog.books.iter().map(|b| b.slug()).collect();
+            let slugs: Vec<String> = loaded
+                .catalog
+                .books
+                .iter()
+                .map(|b| b.unwrap().slug().to_owned())
+                .collect();
             assert_eq!(slugs, ["Same", "z"]);
             let errors: Vec<String> = loaded
                 .problems
@@ -2348,9 +2376,9 @@ mod tests {
             );
             assert_eq!(loaded.rejected, [books.join("same.md")]);
             // What lists and pages show comes back from where it was kept.
-            let z = loaded.catalog.meta(&loaded.catalog.books[1]).unwrap();
+            let z = loaded.catalog.meta_at(1).unwrap();
             assert_eq!(z.title, "Later");
-            let z = loaded.catalog.full(&loaded.catalog.books[1]).unwrap();
+            let z = loaded.catalog.full_at(1).unwrap();
             assert_eq!((z.title.as_str(), z.slug.as_str()), ("Later", "z"));
         }
     }

@@ -345,8 +345,8 @@ async fn schedule_boundaries(
     // or a recap is due, the pages (a book's state) at both.
     let mut times: Vec<DateTime<FixedOffset>> = catalog
         .books
-        .iter()
-        .flat_map(|b| [b.window.start(), b.window.end()])
+        .windows()
+        .flat_map(|(w, _)| [w.start(), w.end()])
         .map(|t| t.fixed_offset())
         .filter(|t| *t > now)
         .collect();

@@ -55,6 +55,8 @@ pub enum DigestError {
     Render(#[from] RenderError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot read a book back from the temporary file of books: {0}")]
+    Book(#[from] std::io::Error),
 }
 
 /// The most recent schedule tick at or before `now`, in the site's zone.
@@ -122,7 +124,7 @@ pub fn select<'a>(
     config: &Config,
     tick: DateTime<Tz>,
     state: &State,
-) -> Result<Vec<Due<'a>>, StateError> {
+) -> Result<Vec<Due<'a>>, DigestError> {
     let tick_fixed = tick.fixed_offset();
     // Checked: a lookback of a million years goes past chrono's first date
     // (and `-` would panic); it means "everything".
@@ -131,10 +133,10 @@ pub fn select<'a>(
         .into_iter()
         .filter(|d| from.is_none_or(|from| d.date() > from))
         .collect();
-    let ids: Vec<String> = candidates
+    let ids = candidates
         .iter()
-        .map(|d| feeds::item_id(config, d.book.slug(), d.kind))
-        .collect();
+        .map(|d| Ok(feeds::item_id(config, d.entry(catalog)?.slug(), d.kind)))
+        .collect::<std::io::Result<Vec<String>>>()?;
     let included = state.included_items(&ids)?;
     let mut items: Vec<Due> = candidates
         .into_iter()
@@ -489,7 +491,7 @@ pub fn render(
     // recap arrive together is one section.
     let mut firsts: Vec<&Due> = Vec::new();
     for d in items {
-        if !firsts.iter().any(|f| f.book.slug() == d.book.slug()) {
+        if !firsts.iter().any(|f| f.index == d.index) {
             firsts.push(d);
         }
     }
@@ -498,20 +500,20 @@ pub fn render(
     let full = firsts
         .iter()
         .map(|d| {
-            catalog.full(d.book).map_err(|e| RenderError {
-                path: d.book.path().display().to_string(),
+            let book = catalog.full_at(d.index).map_err(|e| RenderError {
+                path: d
+                    .entry(catalog)
+                    .map(|b| b.path().display().to_string())
+                    .unwrap_or_default(),
                 line: 0,
                 message: format!("cannot read the archive back: {e}"),
-            })
+            })?;
+            Ok((d.index, book))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, RenderError>>()?;
     let mut books: Vec<BookView> = Vec::new();
-    for book in &full {
-        let has = |kind: Kind| {
-            items
-                .iter()
-                .any(|i| i.kind == kind && i.book.slug() == book.slug)
-        };
+    for (index, book) in &full {
+        let has = |kind: Kind| items.iter().any(|i| i.kind == kind && i.index == *index);
         books.push(book_view(
             catalog,
             config,
@@ -676,16 +678,16 @@ pub fn prepare(
             items: plan.items.len(),
         });
     }
-    let items: Vec<(String, DateTime<FixedOffset>)> = plan
+    let items = plan
         .items
         .iter()
         .map(|d| {
-            (
-                feeds::item_id(config, d.book.slug(), d.kind),
+            Ok((
+                feeds::item_id(config, d.entry(catalog)?.slug(), d.kind),
                 d.date().fixed_offset(),
-            )
+            ))
         })
-        .collect();
+        .collect::<std::io::Result<Vec<(String, DateTime<FixedOffset>)>>>()?;
     let new = NewDigest {
         tick: tick.fixed_offset(),
         subject: rendered.subject.clone(),
@@ -763,7 +765,7 @@ mod tests {
         let tick = at(tick).with_timezone(&config.timezone);
         news_of_tick(c, config, tick)
             .iter()
-            .map(|d| format!("{}/{:?}", d.book.slug(), d.kind))
+            .map(|d| format!("{}/{:?}", d.entry(c).unwrap().slug(), d.kind))
             .collect()
     }
 
@@ -803,7 +805,8 @@ mod tests {
     fn a_book_is_previewed_at_its_recap_or_else_its_opening() {
         let config = config("");
         let c = catalog();
-        let tick = |i: usize| tick_of_book(&config, &c.books[i]).map(|t| t.to_rfc3339());
+        let tick =
+            |i: usize| tick_of_book(&config, &c.books.get(i).unwrap()).map(|t| t.to_rfc3339());
         assert_eq!(tick(0).as_deref(), Some("2022-12-12T09:00:00+01:00"));
         assert_eq!(tick(1).as_deref(), Some("2022-12-12T09:00:00+01:00"));
         // With a lookback shorter than the wait for the tick, no digest
@@ -813,14 +816,14 @@ mod tests {
             "digest:\n  lookback: 1h\n",
         )
         .config;
-        assert_eq!(tick_of_book(&short, &c.books[0]), None);
+        assert_eq!(tick_of_book(&short, &c.books.get(0).unwrap()), None);
     }
 
     #[test]
     fn the_stage_follows_the_window() {
         let c = catalog();
         let at = |s: &str| at(s).with_timezone(&chrono_tz::Europe::Berlin);
-        let b = &c.books[0].window;
+        let b = c.books.window(0);
         assert_eq!(Stage::of(b, at("2022-12-04T23:00:00+01:00")), Stage::Opens);
         assert_eq!(Stage::of(b, at("2022-12-05T09:00:00+01:00")), Stage::On);
         assert_eq!(Stage::of(b, at("2022-12-12T09:00:00+01:00")), Stage::Closed);

@@ -13,7 +13,9 @@ use url::Url;
 use crate::answers;
 use crate::config::Config;
 use crate::diag::Problem;
-use crate::model::{Book, Catalog, Entry, representable};
+use std::borrow::Cow;
+
+use crate::model::{Book, Catalog, Entry, Window, representable};
 use crate::templates::{RenderError, Templates, escape_html};
 use crate::text;
 
@@ -101,53 +103,82 @@ struct RecapView<'a> {
 }
 
 /// An item that is due, before rendering: what feeds and digests select on.
-/// Two words: a long catalog has two of these a book.
+/// A few words: a long catalog has two of these a book, and their entries
+/// are read back (see [`Books`](crate::model::Books)) only for the items
+/// chosen.
 #[derive(Debug, Clone, Copy)]
 pub struct Due<'a> {
     pub kind: Kind,
-    pub book: &'a Entry,
+    /// The book's place in the catalog.
+    pub index: usize,
+    window: &'a Window,
 }
 
 impl Due<'_> {
     /// When the item is due: the window's start or end.
     pub fn date(&self) -> DateTime<Tz> {
         match self.kind {
-            Kind::Opening => self.book.window.start(),
-            Kind::Recap => self.book.window.end(),
+            Kind::Opening => self.window.start(),
+            Kind::Recap => self.window.end(),
         }
     }
 
     /// [`Due::date`] for ordering, without a look at the time zone.
-    fn key(&self) -> (chrono::NaiveDateTime, Kind, &str) {
+    fn key(&self) -> (chrono::NaiveDateTime, Kind) {
         let at = match self.kind {
-            Kind::Opening => self.book.window.start_key(),
-            Kind::Recap => self.book.window.end_key(),
+            Kind::Opening => self.window.start_key(),
+            Kind::Recap => self.window.end_key(),
         };
-        (at, self.kind, self.book.slug())
+        (at, self.kind)
+    }
+
+    /// The book's catalog entry.
+    pub fn entry<'c>(&self, catalog: &'c Catalog) -> std::io::Result<Cow<'c, Entry>> {
+        catalog.books.get(self.index)
     }
 }
 
 /// Every item due at `now` (date ≤ now), newest first. A recap is due once
-/// the window has closed and the archive is in.
+/// the window has closed and the archive is in. Items of the same date and
+/// kind go by slug (descending, as the rest), so output never depends on
+/// file order.
 pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
+    let books = &catalog.books;
     let mut due = Vec::new();
-    for book in &catalog.books {
-        if book.window.start() <= now {
+    for (index, (window, archive)) in books.windows().enumerate() {
+        if window.start() <= now {
             due.push(Due {
                 kind: Kind::Opening,
-                book,
+                index,
+                window,
             });
         }
-        if book.window.end() <= now && book.has_archive() {
+        if window.end() <= now && archive {
             due.push(Due {
                 kind: Kind::Recap,
-                book,
+                index,
+                window,
             });
         }
     }
-    // Newest first; a recap and an opening at the same instant keep a fixed
-    // order so output never depends on file order.
-    due.sort_unstable_by(|a, b| b.key().cmp(&a.key()));
+    // The catalog orders books that start together by slug: openings of
+    // one date are in slug order by index. Recaps of one date are not, and
+    // have their slugs read (a slug that cannot be read sorts last).
+    due.sort_unstable_by_key(|d| std::cmp::Reverse((d.key(), d.index)));
+    let mut from = 0;
+    while from < due.len() {
+        let key = due[from].key();
+        let to = from + due[from..].iter().take_while(|d| d.key() == key).count();
+        if key.1 == Kind::Recap && to - from > 1 {
+            let slug = |d: &Due| {
+                d.entry(catalog)
+                    .map(|e| e.slug().to_owned())
+                    .unwrap_or_default()
+            };
+            due[from..to].sort_by_cached_key(|d| std::cmp::Reverse(slug(d)));
+        }
+        from = to;
+    }
     due
 }
 
@@ -156,10 +187,10 @@ pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
 pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<DateTime<Tz>> {
     catalog
         .books
-        .iter()
-        .flat_map(|b| {
-            let recap = b.has_archive().then_some(b.window.end());
-            std::iter::once(b.window.start()).chain(recap)
+        .windows()
+        .flat_map(|(w, archive)| {
+            let recap = archive.then_some(w.end());
+            std::iter::once(w.start()).chain(recap)
         })
         .filter(|t| *t > now)
         .min()
@@ -190,9 +221,22 @@ pub fn items(
         if items.len() == config.settings.feeds.limit {
             break;
         }
+        let entry = match d.entry(catalog) {
+            Ok(entry) => entry,
+            Err(e) => {
+                left_out.push(Problem::error(
+                    &config.settings.paths.content,
+                    (1, 1),
+                    format!(
+                        "cannot read a book back from the temporary file: {e}; its item is left out"
+                    ),
+                ));
+                continue;
+            }
+        };
         if feed_date(d.date()).is_none() {
             left_out.push(Problem::error(
-                d.book.path(),
+                entry.path(),
                 (1, 1),
                 format!(
                     "the {} date {} cannot be written in a feed (years 1 to 9999 only); the item is left out",
@@ -206,11 +250,11 @@ pub fn items(
             continue;
         }
         // A recap quotes the archive, which a long catalog sets aside.
-        let book = match catalog.full(d.book) {
+        let book = match catalog.full(&entry) {
             Ok(book) => book,
             Err(e) => {
                 left_out.push(Problem::error(
-                    d.book.path(),
+                    entry.path(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; the item is left out"),
                 ));

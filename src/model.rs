@@ -11,6 +11,9 @@ use chrono_tz::Tz;
 
 pub use crate::content::{Aside, AsideFile};
 
+mod books;
+pub use books::Books;
+
 /// The years a book's dates may fall in. Feed formats write four-digit
 /// years (RFC 2822 and RFC 3339 cannot say year 0 or 10000), and no real
 /// Book of the Week is dated outside them.
@@ -277,9 +280,9 @@ impl Book {
 /// books needs (slug, file, window, authors' people, cover, how many
 /// threads), and the rest of the book, either in memory or set aside in a
 /// temporary file (see [`AsideFile`]) and read back by [`Catalog::full`] or
-/// [`Catalog::meta`] for the few books a run shows. A catalog of tens of
-/// thousands of books then holds about 250 bytes a book: 88 inline, the
-/// strings in one allocation (`Names`).
+/// [`Catalog::meta`] for the few books a run shows. An entry held in
+/// memory is about 250 bytes: 96 inline, the strings in one allocation
+/// (`Names`); a command that loads once files even that (see [`Books`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     names: Names,
@@ -394,6 +397,47 @@ impl Entry {
         self.kept = Kept::Aside(aside);
     }
 
+    /// The entry as a record of a file, for [`Books`] to keep it there:
+    /// all but its window and thread count, which the list keeps in
+    /// memory. `None` for an entry whose book is in memory.
+    fn record(&self) -> Option<Vec<u8>> {
+        let Kept::Aside(aside) = &self.kept else {
+            return None;
+        };
+        let mut out = Vec::with_capacity(RECORD_HEAD + self.names.0.len());
+        out.extend_from_slice(&aside.to_bytes());
+        out.extend_from_slice(&self.cover_at.0.to_le_bytes());
+        out.extend_from_slice(&self.cover_at.1.to_le_bytes());
+        out.extend_from_slice(&self.names.0);
+        Some(out)
+    }
+
+    /// The entry [`Entry::record`] wrote, with its window and thread count.
+    fn from_record(window: Window, threads: u32, bytes: &[u8]) -> std::io::Result<Self> {
+        use crate::content::ASIDE_BYTES;
+        let damaged = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the temporary file of books is damaged (catalog entry)",
+            )
+        };
+        let (aside, rest) = bytes
+            .split_first_chunk::<ASIDE_BYTES>()
+            .ok_or_else(damaged)?;
+        let (line, rest) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+        let (col, names) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+        if names.is_empty() {
+            return Err(damaged());
+        }
+        Ok(Self {
+            names: Names(names.into()),
+            window,
+            threads,
+            cover_at: (u32::from_le_bytes(*line), u32::from_le_bytes(*col)),
+            kept: Kept::Aside(Aside::from_bytes(aside)),
+        })
+    }
+
     /// The cover cannot be shown: leave it out of everything made from
     /// this entry.
     pub fn drop_cover(&mut self) {
@@ -403,6 +447,10 @@ impl Entry {
         }
     }
 }
+
+/// Bytes of an entry's record before its names: where the book is set
+/// aside, and where its cover is written.
+const RECORD_HEAD: usize = crate::content::ASIDE_BYTES + 8;
 
 /// Threads of a book, as an entry counts them: a book file cannot hold
 /// four billion threads (it is smaller than that), but say so rather than
@@ -535,7 +583,7 @@ fn text(part: Option<&[u8]>) -> &str {
 /// slug) and the people by slug.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    pub books: Vec<Entry>,
+    pub books: Books,
     pub people: BTreeMap<String, Person>,
     /// Where the books wait when the load set them aside.
     pub aside: Option<Arc<AsideFile>>,
@@ -547,7 +595,7 @@ impl Catalog {
     pub fn new(mut books: Vec<Book>, people: BTreeMap<String, Person>) -> Self {
         books.sort_by(|a, b| (a.window.start_key(), &a.slug).cmp(&(b.window.start_key(), &b.slug)));
         Self {
-            books: books.into_iter().map(Entry::new).collect(),
+            books: Books::here(books.into_iter().map(Entry::new).collect()),
             people,
             aside: None,
         }
@@ -558,6 +606,24 @@ impl Catalog {
     /// domain does IO: a temporary file of this run).
     pub fn full<'a>(&self, entry: &'a Entry) -> std::io::Result<Cow<'a, Book>> {
         self.read(entry, true)
+    }
+
+    /// [`Catalog::full`] of the catalog's book `i`.
+    pub fn full_at(&self, i: usize) -> std::io::Result<Cow<'_, Book>> {
+        self.read_at(i, true)
+    }
+
+    /// [`Catalog::meta`] of the catalog's book `i`.
+    pub fn meta_at(&self, i: usize) -> std::io::Result<Cow<'_, Book>> {
+        self.read_at(i, false)
+    }
+
+    fn read_at(&self, i: usize, whole: bool) -> std::io::Result<Cow<'_, Book>> {
+        match self.books.get(i)? {
+            Cow::Borrowed(entry) => self.read(entry, whole),
+            // Read back from the file: the book is owned already.
+            Cow::Owned(entry) => self.read(&entry, whole).map(|b| Cow::Owned(b.into_owned())),
+        }
     }
 
     /// The book of `entry` as lists show it: everything but its archive
@@ -676,7 +742,7 @@ mod tests {
         assert!(!win.in_words().is_empty());
     }
 
-    fn a_book(slug: &str, path: &str, cover: Option<&str>, people: &[&str]) -> Book {
+    pub(super) fn a_book(slug: &str, path: &str, cover: Option<&str>, people: &[&str]) -> Book {
         let mut authors: Vec<Author> = people
             .iter()
             .map(|p| Author {

@@ -70,7 +70,11 @@ pub fn run(
             return exit(EXIT_FATAL);
         }
     };
-    let Some(book) = content.catalog.books.iter().find(|b| b.slug() == slug) else {
+    let entries = match super::entries(&content.catalog) {
+        Ok(entries) => entries,
+        Err(code) => return code,
+    };
+    let Some(book) = entries.iter().find(|b| b.slug() == slug) else {
         let rejected = content
             .rejected
             .iter()
@@ -86,7 +90,7 @@ pub fn run(
             eprintln!("error: book `{slug}` has errors; fix them first");
             return exit(EXIT_PROBLEMS);
         }
-        let hint = did_you_mean(slug, content.catalog.books.iter().map(|b| b.slug()))
+        let hint = did_you_mean(slug, entries.iter().map(|b| b.slug()))
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         eprintln!(

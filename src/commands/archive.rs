@@ -2,6 +2,7 @@
 //! ([`crate::slack`]) and the front matter writer
 //! ([`crate::frontmatter_edit`]); and the Slack fetch step `once` runs.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -72,7 +73,11 @@ fn import(config_path: Option<&Path>, args: &Import, now: Now) -> ExitCode {
         return exit(EXIT_FATAL);
     };
     let mut code = ExitCode::SUCCESS;
-    let books = match chosen_books(&content, args, now) {
+    let entries = match super::entries(&content.catalog) {
+        Ok(entries) => entries,
+        Err(code) => return code,
+    };
+    let books = match chosen_books(&content, &entries, args, now) {
         Ok(b) => b,
         Err(()) => {
             code = exit(EXIT_PROBLEMS);
@@ -192,15 +197,16 @@ fn import_book(
 /// that has no archive (with `--replace`: every closed book). `Err` after
 /// reporting a name that is not a usable book.
 fn chosen_books<'c>(
-    content: &'c crate::content::Loaded,
+    content: &crate::content::Loaded,
+    books: &'c [Cow<'_, Entry>],
     args: &Import,
     now: DateTime<FixedOffset>,
 ) -> Result<Vec<&'c Entry>, ()> {
-    let books = &content.catalog.books;
     if args.books.is_empty() {
         return Ok(books
             .iter()
             .filter(|b| b.window.end() <= now && (args.replace || !b.has_archive()))
+            .map(|b| &**b)
             .collect());
     }
     let mut out = Vec::new();
@@ -214,7 +220,7 @@ fn chosen_books<'c>(
                         "warning: {slug}: its window is still open at {now}; importing what there is"
                     );
                 }
-                out.push(b);
+                out.push(&**b);
             }
             None => {
                 let rejected = content
@@ -229,7 +235,7 @@ fn chosen_books<'c>(
                         .unwrap_or_default();
                     eprintln!(
                         "error: no book `{slug}` in {}{hint}",
-                        content_books_dir(content)
+                        content_books_dir(books)
                     );
                 }
                 ok = false;
@@ -239,16 +245,11 @@ fn chosen_books<'c>(
     if ok { Ok(out) } else { Err(()) }
 }
 
-fn content_books_dir(content: &crate::content::Loaded) -> String {
-    content
-        .catalog
-        .books
-        .first()
-        .and_then(|b| b.path().parent())
-        .map_or_else(
-            || "the content folder".to_string(),
-            |p| p.display().to_string(),
-        )
+fn content_books_dir(books: &[Cow<'_, Entry>]) -> String {
+    books.first().and_then(|b| b.path().parent()).map_or_else(
+        || "the content folder".to_string(),
+        |p| p.display().to_string(),
+    )
 }
 
 /// `once`'s first step: fetch the threads of books whose window closed

@@ -232,12 +232,13 @@ fn confirmation_problem(config: &Config, message: &str) -> Problem {
 /// name there is close to theirs: usually a nickname that needs an alias.
 fn author_hints(catalog: &Catalog, max_bytes: u64) -> Vec<Problem> {
     let mut out = Vec::new();
-    for book in &catalog.books {
-        let book = match catalog.full(book) {
+    for i in 0..catalog.books.len() {
+        let book = match catalog.full_at(i) {
             Ok(book) => book,
             Err(e) => {
+                let path = catalog.books.get(i).map(|b| b.path().to_path_buf());
                 out.push(Problem::warning(
-                    book.path(),
+                    &path.unwrap_or_default(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; its authors are not checked"),
                 ));

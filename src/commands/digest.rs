@@ -77,7 +77,7 @@ fn dry_run(site: &Site, state: &State, now: DateTime<FixedOffset>) -> anyhow::Re
         println!(
             "  {}  {}",
             d.date().format("%Y-%m-%d %H:%M"),
-            feeds::item_id(&site.config, d.book.slug(), d.kind)
+            feeds::item_id(&site.config, d.entry(&site.content.catalog)?.slug(), d.kind)
         );
     }
     println!("recipients: {}", state.active_subscribers()?);
@@ -389,8 +389,9 @@ fn preview(
             (tick, items)
         }
         Pick::Book(slug) => {
-            let Some(book) = catalog.books.iter().find(|b| b.slug() == slug) else {
-                let slugs = || catalog.books.iter().map(|b| b.slug());
+            let entries = catalog.books.all()?;
+            let Some(book) = entries.iter().find(|b| b.slug() == slug) else {
+                let slugs = || entries.iter().map(|b| b.slug());
                 // Slugs start with a date: a title word is what people remember.
                 let hint = did_you_mean(&slug, slugs())
                     .or_else(|| slugs().find(|s| s.contains(slug.as_str())))
@@ -426,7 +427,7 @@ fn preview(
         println!(
             "  {}  {}",
             d.date().format("%Y-%m-%d %H:%M"),
-            feeds::item_id(config, d.book.slug(), d.kind)
+            feeds::item_id(config, d.entry(catalog)?.slug(), d.kind)
         );
     }
     let mut rendered = digest::render(catalog, config, &site.templates, tick, &items)?;

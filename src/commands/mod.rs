@@ -139,6 +139,17 @@ pub fn print_problems(problems: &[Problem], to_stderr: bool) {
     };
 }
 
+/// Every book of `catalog`, in order, read back where the load filed them
+/// (a command that looks books up by slug); `Err` after saying why not.
+pub(crate) fn entries(
+    catalog: &crate::model::Catalog,
+) -> Result<Vec<std::borrow::Cow<'_, crate::model::Entry>>, ExitCode> {
+    catalog.books.all().map_err(|e| {
+        eprintln!("error: cannot read the books back from the temporary file of books: {e}");
+        exit(EXIT_FATAL)
+    })
+}
+
 pub fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)
 }

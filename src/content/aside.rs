@@ -4,7 +4,9 @@
 //! temporary file instead of in memory, and is read back, one book at a
 //! time, by whatever shows it (a list, a book's page, a feed item, a
 //! digest). The catalog then costs a couple of hundred bytes a book,
-//! however long the books' archives, bodies, descriptions and links are.
+//! however long the books' archives, bodies, descriptions and links are;
+//! a command that loads once files the catalog's entries here too, and
+//! keeps 48 bytes a book (see `model::Books`).
 //!
 //! The file is created unlinked ([`tempfile::tempfile`], in `TMPDIR`), so
 //! nothing is left behind whatever way the process ends. (Where `/tmp` is
@@ -51,7 +53,37 @@ impl Aside {
     pub fn bytes(&self) -> u64 {
         u64::from(self.len)
     }
+
+    /// How a filed catalog entry keeps it (see `model::Books`).
+    pub(crate) fn to_bytes(&self) -> [u8; ASIDE_BYTES] {
+        let mut out = [0; ASIDE_BYTES];
+        out[..16].copy_from_slice(&self.source);
+        out[16..24].copy_from_slice(&self.at.to_le_bytes());
+        out[24..28].copy_from_slice(&self.meta.to_le_bytes());
+        out[28..].copy_from_slice(&self.len.to_le_bytes());
+        out
+    }
+
+    /// What [`Aside::to_bytes`] wrote.
+    pub(crate) fn from_bytes(b: &[u8; ASIDE_BYTES]) -> Self {
+        let mut source = [0; 16];
+        source.copy_from_slice(&b[..16]);
+        let mut at = [0; 8];
+        at.copy_from_slice(&b[16..24]);
+        let (mut meta, mut len) = ([0; 4], [0; 4]);
+        meta.copy_from_slice(&b[24..28]);
+        len.copy_from_slice(&b[28..]);
+        Self {
+            source,
+            at: u64::from_le_bytes(at),
+            meta: u32::from_le_bytes(meta),
+            len: u32::from_le_bytes(len),
+        }
+    }
 }
+
+/// The length of [`Aside::to_bytes`].
+pub(crate) const ASIDE_BYTES: usize = 32;
 
 /// What comes back of a book from [`AsideFile::get`]: the fields its
 /// catalog entry does not hold. `archive` and `body` are empty when only
@@ -118,6 +150,19 @@ impl AsideFile {
             at: self.append(&bytes)?,
             ..aside.clone()
         })
+    }
+
+    /// Writes `bytes` as a record of their own (a filed catalog entry,
+    /// see `model::Books`); says where it starts.
+    pub(crate) fn put_raw(&self, bytes: &[u8]) -> io::Result<u64> {
+        self.append(bytes)
+    }
+
+    /// Reads back `len` bytes that [`AsideFile::put_raw`] wrote at `at`.
+    pub(crate) fn get_raw(&self, at: u64, len: u32) -> io::Result<Vec<u8>> {
+        let mut bytes = vec![0; len as usize];
+        self.file.read_exact_at(&mut bytes, at)?;
+        Ok(bytes)
     }
 
     /// Writes `bytes` at the end of the file; says where they start.

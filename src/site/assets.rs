@@ -12,8 +12,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use crate::config::Config;
 use crate::diag::Problem;
 use crate::model::Catalog;
@@ -109,24 +107,27 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
     let max = config.max_file_size;
     // In parallel: each check looks the file up (a site whose images are
     // elsewhere has a warning for every book).
-    let mut problems: Vec<Problem> = catalog
-        .books
-        .par_iter_mut()
-        .filter_map(|book| {
-            let why = book.cover().and_then(|c| problem_with(config, c))?;
-            book.drop_cover();
-            // Where the load found `cover:`; read the file again only for
-            // an entry made without its text.
-            let at = book.cover_at().unwrap_or_else(|| {
-                crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max)
-            });
-            Some(Problem::warning(
-                book.path(),
-                at,
-                format!("`cover`: {why}; it is left out"),
-            ))
-        })
-        .collect();
+    let checked = catalog.books.update(|book| {
+        let why = book.cover().and_then(|c| problem_with(config, c))?;
+        book.drop_cover();
+        // Where the load found `cover:`; read the file again only for
+        // an entry made without its text.
+        let at = book.cover_at().unwrap_or_else(|| {
+            crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max)
+        });
+        Some(Problem::warning(
+            book.path(),
+            at,
+            format!("`cover`: {why}; it is left out"),
+        ))
+    });
+    let mut problems = checked.unwrap_or_else(|e| {
+        vec![Problem::error(
+            &config.settings.paths.content,
+            (1, 1),
+            format!("cannot check the covers: cannot read the books back from the temporary file of books: {e}"),
+        )]
+    });
     for person in catalog.people.values_mut() {
         if let Some(why) = person
             .picture
@@ -146,13 +147,12 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
 
 /// The images the site copies, by site path, with their source file: the
 /// covers and the pictures of authors with a page that [`resolve`] kept.
-pub(super) fn referenced(catalog: &Catalog, config: &Config) -> Vec<(String, PathBuf)> {
-    let covers = catalog.books.iter().filter_map(|b| b.cover());
-    let pictures = super::authors_with_pages(catalog)
-        .into_values()
-        .filter_map(|p| p.picture.as_deref());
+pub(super) fn referenced<'r>(
+    references: impl Iterator<Item = &'r str>,
+    config: &Config,
+) -> Vec<(String, PathBuf)> {
     let mut out = BTreeMap::new();
-    for reference in covers.chain(pictures) {
+    for reference in references {
         if let Ok(Some(path)) = site_path(reference) {
             let file = source(config, &path);
             out.entry(path).or_insert(file);

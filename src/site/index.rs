@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::books::author_view;
 use super::view::{self, PageMeta, Pager, State, Summary};
 use super::{ARCHIVE, Context, Inputs, key};
-use crate::model::{Entry, Person};
+use crate::model::Person;
 use crate::templates::{RenderError, Templates};
 
 /// Closed books the home page shows.
@@ -28,23 +28,16 @@ pub(super) struct HomeView {
 pub(super) fn home_view(inputs: &Inputs) -> Result<HomeView, RenderError> {
     let (config, now) = (inputs.config, inputs.now);
     let books = &inputs.catalog.books;
-    let summary = |b: &Entry| view::listed(inputs.catalog, config, b, now);
+    let summary = |i: usize| view::listed_at(inputs.catalog, config, i, now);
+    // By window: only the books shown are read back.
+    let first = |state: State| (0..books.len()).find(|&i| State::of(books.window(i), now) == state);
     let site = &config.settings.site;
     Ok(HomeView {
-        current: books
-            .iter()
-            .find(|b| State::of(&b.window, now) == State::Open)
-            .map(summary)
-            .transpose()?,
-        upcoming: books
-            .iter()
-            .find(|b| State::of(&b.window, now) == State::Upcoming)
-            .map(summary)
-            .transpose()?,
-        recent: books
-            .iter()
+        current: first(State::Open).map(summary).transpose()?,
+        upcoming: first(State::Upcoming).map(summary).transpose()?,
+        recent: (0..books.len())
             .rev()
-            .filter(|b| State::of(&b.window, now) == State::Closed)
+            .filter(|&i| State::of(books.window(i), now) == State::Closed)
             .take(RECENT)
             .map(summary)
             .collect::<Result<_, _>>()?,
@@ -83,16 +76,19 @@ pub(super) fn home(ctx: &Context, templates: &Templates) -> Result<String, Rende
     )
 }
 
-/// Every book in archive order: the one on now, the upcoming ones (the
-/// next first), then the past ones, newest first. Computed once per build
-/// (each page of the archive takes its slice of it).
-pub(super) fn archive_order<'a>(inputs: &Inputs<'a>) -> Vec<&'a Entry> {
+/// Every book in archive order, by place in the catalog: the one on now,
+/// the upcoming ones (the next first), then the past ones, newest first.
+/// Computed once per build (each page of the archive takes its slice of
+/// it, and reads back only its books).
+pub(super) fn archive_order(inputs: &Inputs) -> Vec<usize> {
     let now = inputs.now;
     let books = &inputs.catalog.books;
     let of = |state: State| {
         books
-            .iter()
-            .filter(move |b| State::of(&b.window, now) == state)
+            .windows()
+            .enumerate()
+            .filter(move |(_, (w, _))| State::of(w, now) == state)
+            .map(|(i, _)| i)
     };
     of(State::Open)
         .chain(of(State::Upcoming))
@@ -129,7 +125,7 @@ pub(super) struct ArchiveView {
 
 pub(super) fn archive_view(
     inputs: &Inputs,
-    ordered: &[&Entry],
+    ordered: &[usize],
     page: usize,
 ) -> Result<ArchiveView, RenderError> {
     let config = inputs.config;
@@ -140,7 +136,7 @@ pub(super) fn archive_view(
         .skip((page - 1) * super::PER_PAGE)
         .take(super::PER_PAGE)
     {
-        let s = view::listed(inputs.catalog, config, book, inputs.now)?;
+        let s = view::listed_at(inputs.catalog, config, *book, inputs.now)?;
         let (id, heading) = match s.state {
             State::Open => ("on-now", "On now"),
             State::Upcoming => ("upcoming", "Upcoming"),
@@ -195,15 +191,13 @@ pub(super) fn archive(
     )
 }
 
-/// A person's books, newest first.
-fn books_of(inputs: &Inputs, person: &Person) -> Result<Vec<Summary>, RenderError> {
-    inputs
-        .catalog
-        .books
+/// A person's books (by place in the catalog, see `Context::authors`),
+/// newest first.
+fn books_of(inputs: &Inputs, books: &[usize]) -> Result<Vec<Summary>, RenderError> {
+    books
         .iter()
         .rev()
-        .filter(|b| b.by(&person.slug))
-        .map(|b| view::listed(inputs.catalog, inputs.config, b, inputs.now))
+        .map(|&i| view::listed_at(inputs.catalog, inputs.config, i, inputs.now))
         .collect()
 }
 
@@ -213,8 +207,9 @@ pub(super) fn person_key(
     common: &str,
     inputs: &Inputs,
     person: &Person,
+    books: &[usize],
 ) -> Result<String, RenderError> {
-    let books = books_of(inputs, person)?;
+    let books = books_of(inputs, books)?;
     Ok(key::of_debug(common, "person", &[person, &books]))
 }
 
@@ -225,11 +220,12 @@ pub(super) fn person(
 ) -> Result<String, RenderError> {
     let inputs = ctx.inputs;
     let config = inputs.config;
-    let Some(person) = inputs.catalog.people.get(slug) else {
+    let (Some(person), Some(books)) = (inputs.catalog.people.get(slug), ctx.authors.get(slug))
+    else {
         // Planned from the same catalog: a person with a page exists.
         return Ok(String::new());
     };
-    let books = books_of(inputs, person)?;
+    let books = books_of(inputs, books)?;
     let author = author_view(ctx, person);
     let titles: Vec<&str> = books.iter().map(|b| b.title.as_str()).collect();
     let meta = PageMeta {

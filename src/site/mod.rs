@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::diag::Problem;
-use crate::model::{self, Catalog, Person};
+use crate::model::{self, Catalog};
 use crate::publish::{WriteError, write_if_changed};
 use crate::state::DigestRecord;
 use crate::templates::{RenderError, Templates};
@@ -218,7 +218,7 @@ pub fn publish(
     reuse: Reuse,
     keep_bytes: bool,
 ) -> Result<(Manifest, Report), SiteError> {
-    let ctx = Context::new(inputs);
+    let ctx = Context::new(inputs)?;
     let (jobs, mut problems) = plan(&ctx);
     // Temp files a killed run left in any folder the site writes to.
     let folders: BTreeSet<PathBuf> = jobs
@@ -316,7 +316,7 @@ pub fn publish(
 
 /// Renders every file in memory, writing nothing: what `check` tries.
 pub fn render_all(inputs: &Inputs) -> Result<Vec<File>, SiteError> {
-    let ctx = Context::new(inputs);
+    let ctx = Context::new(inputs)?;
     let (jobs, _) = plan(&ctx);
     let mut files = Vec::new();
     for job in jobs {
@@ -351,8 +351,8 @@ fn remove(path: &Path) -> bool {
 pub fn next_change(catalog: &Catalog, now: DateTime<FixedOffset>) -> Option<DateTime<Tz>> {
     catalog
         .books
-        .iter()
-        .flat_map(|b| [b.window.start(), b.window.end()])
+        .windows()
+        .flat_map(|(w, _)| [w.start(), w.end()])
         .filter(|t| *t > now)
         .min()
 }
@@ -396,21 +396,6 @@ fn safe_name(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// The people who authored a book of the catalog, by slug, with a page.
-fn authors_with_pages(catalog: &Catalog) -> BTreeMap<&str, &Person> {
-    let mut out = BTreeMap::new();
-    for book in &catalog.books {
-        for slug in book.people() {
-            if let Some(person) = catalog.people.get(slug)
-                && person_path(&person.slug).is_some()
-            {
-                out.insert(person.slug.as_str(), person);
-            }
-        }
-    }
-    out
-}
-
 /// One file to make.
 struct Job {
     path: String,
@@ -435,17 +420,58 @@ enum What {
 struct Context<'a> {
     inputs: &'a Inputs<'a>,
     site: SiteView,
-    /// Every book in the archive's order.
-    archive: Vec<&'a model::Entry>,
+    /// Every book in the archive's order, by place in the catalog.
+    archive: Vec<usize>,
+    /// The people who authored a book, by slug, with a page: their books,
+    /// by place in the catalog, in its order.
+    authors: BTreeMap<&'a str, Vec<usize>>,
+    /// The path of each book's page, when the site makes them.
+    book_pages: Vec<(String, usize)>,
+    /// Every cover, as written.
+    covers: BTreeSet<String>,
 }
 
 impl<'a> Context<'a> {
-    fn new(inputs: &'a Inputs<'a>) -> Self {
-        Self {
-            inputs,
-            site: site_view(inputs.config),
-            archive: index::archive_order(inputs),
+    /// What the pages share, from one pass over the catalog's books (a
+    /// long catalog's entries are read back from its file: once, not once
+    /// a page).
+    fn new(inputs: &'a Inputs<'a>) -> Result<Self, SiteError> {
+        let (catalog, config) = (inputs.catalog, inputs.config);
+        let mut authors: BTreeMap<&'a str, Vec<usize>> = BTreeMap::new();
+        let mut book_pages = Vec::new();
+        let mut covers = BTreeSet::new();
+        for (i, entry) in catalog.books.iter().enumerate() {
+            let entry = entry.map_err(|e| RenderError {
+                path: config.settings.paths.content.display().to_string(),
+                line: 0,
+                message: format!("cannot read a book back from the temporary file of books: {e}"),
+            })?;
+            for slug in entry.people() {
+                if let Some(person) = catalog.people.get(slug)
+                    && person_path(&person.slug).is_some()
+                {
+                    let books = authors.entry(person.slug.as_str()).or_default();
+                    // An author named twice lists the book once.
+                    if books.last() != Some(&i) {
+                        books.push(i);
+                    }
+                }
+            }
+            if let Some(path) = book_path(config, &entry) {
+                book_pages.push((path, i));
+            }
+            if let Some(cover) = entry.cover() {
+                covers.insert(cover.to_owned());
+            }
         }
+        Ok(Self {
+            inputs,
+            site: site_view(config),
+            archive: index::archive_order(inputs),
+            authors,
+            book_pages,
+            covers,
+        })
     }
 }
 
@@ -484,12 +510,10 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
     for page in 1..=index::archive_pages(inputs.catalog) {
         files.push((index::archive_path(page), What::Archive { page }));
     }
-    for (index, book) in inputs.catalog.books.iter().enumerate() {
-        if let Some(path) = book_path(config, book) {
-            files.push((path, What::Book { index }));
-        }
+    for (path, index) in &ctx.book_pages {
+        files.push((path.clone(), What::Book { index: *index }));
     }
-    for slug in authors_with_pages(inputs.catalog).into_keys() {
+    for &slug in ctx.authors.keys() {
         if let Some(path) = person_path(slug) {
             files.push((
                 path,
@@ -505,7 +529,12 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
     for page in 1..=digests::list_pages(inputs.digests) {
         files.push((digests::list_path(page), What::Digests { page }));
     }
-    for (path, source) in assets::referenced(inputs.catalog, config) {
+    let pictures = ctx.authors.keys().filter_map(|slug| {
+        let person = inputs.catalog.people.get(*slug)?;
+        person.picture.as_deref()
+    });
+    let covers = ctx.covers.iter().map(String::as_str);
+    for (path, source) in assets::referenced(covers.chain(pictures), config) {
         files.push((path, What::Image { source }));
     }
     // A key is a hash of everything its page shows: made in parallel, as
@@ -529,7 +558,11 @@ fn plan(ctx: &Context) -> (Vec<Job>, Vec<Problem>) {
             return true;
         }
         let at = match &j.what {
-            What::Book { index } => inputs.catalog.books[*index].path().to_path_buf(),
+            What::Book { index } => inputs
+                .catalog
+                .books
+                .get(*index)
+                .map_or_else(|_| PathBuf::new(), |b| b.path().to_path_buf()),
             What::Person { slug } => inputs
                 .catalog
                 .people
@@ -578,10 +611,18 @@ fn job_key(ctx: &Context, common: &str, what: &What) -> String {
             index::archive_view(inputs, &ctx.archive, *page)
                 .map(|v| key::of(common, "archive", &v)),
         ),
-        What::Book { index } => books::key(common, inputs, &inputs.catalog.books[*index]),
-        What::Person { slug } => match inputs.catalog.people.get(slug) {
-            Some(person) => or_error(index::person_key(common, inputs, person)),
-            None => String::new(),
+        What::Book { index } => match inputs.catalog.books.get(*index) {
+            Ok(book) => books::key(common, inputs, &book),
+            Err(e) => format!("error: {e}"),
+        },
+        What::Person { slug } => match (
+            inputs.catalog.people.get(slug),
+            ctx.authors.get(slug.as_str()),
+        ) {
+            (Some(person), Some(books)) => {
+                or_error(index::person_key(common, inputs, person, books))
+            }
+            _ => String::new(),
         },
         What::Digest { index } => digests::key(common, inputs, *index),
         What::Digests { page } => key::of(common, "digests", &digests::list_view(inputs, *page)),
@@ -598,11 +639,15 @@ fn render(ctx: &Context, job: &Job) -> Result<Bytes, Made> {
         What::Home => index::home(ctx, templates)?,
         What::Archive { page } => index::archive(ctx, templates, *page)?,
         What::Book { index } => {
-            let book = &inputs.catalog.books[*index];
             // Its threads: a long catalog sets archives aside.
-            let full = inputs.catalog.full(book).map_err(|e| {
+            let full = inputs.catalog.full_at(*index).map_err(|e| {
+                let path = inputs
+                    .catalog
+                    .books
+                    .get(*index)
+                    .map(|b| b.path().to_path_buf());
                 Made::Problem(Problem::error(
-                    book.path(),
+                    &path.unwrap_or_default(),
                     (1, 1),
                     format!("cannot read its archive back: {e}; its page is left out"),
                 ))

@@ -162,6 +162,21 @@ pub fn listed(
     Ok(summary(config, &book, now))
 }
 
+/// [`listed`] for the catalog's book `i`.
+pub fn listed_at(
+    catalog: &Catalog,
+    config: &Config,
+    i: usize,
+    now: DateTime<FixedOffset>,
+) -> Result<Summary, RenderError> {
+    let entry = catalog.books.get(i).map_err(|e| RenderError {
+        path: config.settings.paths.content.display().to_string(),
+        line: 0,
+        message: format!("cannot read a book back from the temporary file of books: {e}"),
+    })?;
+    listed(catalog, config, &entry, now)
+}
+
 /// "Monday 5 December 2022, 00:00".
 pub fn time_in_words(t: DateTime<Tz>) -> String {
     format!(

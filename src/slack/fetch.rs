@@ -17,7 +17,7 @@ use super::api::Client;
 use super::select::{self, Range, Ts};
 use super::{Directory, SlackError, Summary, convert, text};
 use crate::config::{ArchiveRules, Config, SlackFetch};
-use crate::model::{Book, Catalog, Entry, Thread};
+use crate::model::{Book, Catalog, Thread};
 
 /// How long after a book became due it is still fetched automatically.
 pub const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(7);
@@ -37,20 +37,17 @@ pub fn configured(config: &Config) -> Option<&SlackFetch> {
     config.archive.slack.as_ref().filter(|s| s.token.is_some())
 }
 
-/// The books due for a fetch at `now`.
-pub fn due<'a>(
-    catalog: &'a Catalog,
-    slack: &SlackFetch,
-    now: DateTime<FixedOffset>,
-) -> Vec<&'a Entry> {
+/// The books due for a fetch at `now`, by their place in the catalog.
+pub fn due(catalog: &Catalog, slack: &SlackFetch, now: DateTime<FixedOffset>) -> Vec<usize> {
     catalog
         .books
-        .iter()
-        .filter(|b| !b.has_archive())
-        .filter(|b| {
-            let at = b.window.end() + slack.after;
-            at <= now && now < at + GIVE_UP_AFTER
+        .windows()
+        .enumerate()
+        .filter(|(_, (window, archive))| {
+            let at = window.end() + slack.after;
+            !archive && at <= now && now < at + GIVE_UP_AFTER
         })
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -78,11 +75,12 @@ pub fn fetch_due(
         if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
-        let book = match catalog.meta(entry) {
+        let book = match catalog.meta_at(entry) {
             Ok(b) => b,
             Err(e) => {
+                let slug = catalog.books.get(entry).map(|b| b.slug().to_owned());
                 report.failed.push((
-                    entry.slug().to_owned(),
+                    slug.unwrap_or_default(),
                     format!("cannot read the book back: {e}"),
                 ));
                 continue;

@@ -356,11 +356,15 @@ fn mutated_books_never_panic_the_library() {
             let _ = bookweek::answers::Resolver::new(&book, &people).missing_author_hints(&book);
             // `build`: the book among the others, as the loader would sort them.
             let mut catalog = loaded.catalog.clone();
-            catalog.books.retain(|b| b.slug() != book.slug);
-            catalog.books.push(bookweek::model::Entry::new(book));
-            catalog.books.sort_by(|a, b| {
-                (a.window.start_key(), a.slug()).cmp(&(b.window.start_key(), b.slug()))
-            });
+            let mut entries: Vec<bookweek::model::Entry> = catalog
+                .books
+                .iter()
+                .map(|b| b.unwrap().into_owned())
+                .filter(|b| b.slug() != book.slug)
+                .collect();
+            entries.push(bookweek::model::Entry::new(book));
+            catalog.books = bookweek::model::Books::here(entries);
+            catalog.books.sort();
             let now = nows[seed as usize % nows.len()];
             let (built, feeds) = bookweek::feeds::render_all(&catalog, &config, &templates, now)
                 .unwrap_or_else(|e| panic!("render failed: {e}"));

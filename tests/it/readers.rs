@@ -446,8 +446,9 @@ fn feed_titles_and_summaries_come_from_site_title_and_the_book() {
             .catalog
             .books
             .iter()
+            .map(Result::unwrap)
             .find(|b| entry.id.contains(&format!(":{}/", b.slug())))
-            .map(|b| loaded.catalog.full(b).unwrap())
+            .map(|b| loaded.catalog.full(&b).unwrap().into_owned())
             .unwrap();
         if entry.id.ends_with("/opening") {
             openings += 1;

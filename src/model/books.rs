@@ -1,0 +1,303 @@
+//! The books of a catalog, in catalog order (start, then slug): held in
+//! memory, or filed, each entry written to the temporary file of books
+//! (see [`AsideFile`]) with only what ordering and choosing need (window,
+//! thread count, where the rest is) in memory: 48 bytes a book, where an
+//! entry with its strings takes a few hundred. A command that loads once
+//! files them, so its memory hardly grows with the number of books; what
+//! shows a book reads its entry back with [`Books::get`].
+
+use std::borrow::Cow;
+use std::io;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{AsideFile, Entry, Window};
+
+/// The books of a catalog; see the module's comment.
+#[derive(Debug, Clone, Default)]
+pub struct Books {
+    slots: Vec<Slot>,
+    /// Where entries are filed; none: every entry is held in memory.
+    file: Option<Arc<AsideFile>>,
+}
+
+/// One book of [`Books`].
+#[derive(Debug, Clone)]
+struct Slot {
+    window: Window,
+    threads: u32,
+    kept: Kept,
+}
+
+#[derive(Debug, Clone)]
+enum Kept {
+    Here(Box<Entry>),
+    /// The entry's record in the file.
+    Filed {
+        at: u64,
+        len: u32,
+    },
+}
+
+impl Books {
+    /// Books held in memory, in the order given.
+    pub fn here(entries: Vec<Entry>) -> Self {
+        let mut books = Self::default();
+        books.slots.reserve_exact(entries.len());
+        for entry in entries {
+            books.push(entry);
+        }
+        books
+    }
+
+    /// No books yet; those pushed are filed in `file` (all but an entry
+    /// whose book is in memory, or one that cannot be written there).
+    pub fn filed(file: Arc<AsideFile>) -> Self {
+        Self {
+            slots: Vec::new(),
+            file: Some(file),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Room for `n` more books, exactly.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+    }
+
+    /// The window of book `i` (no read).
+    pub fn window(&self, i: usize) -> &Window {
+        &self.slots[i].window
+    }
+
+    /// Whether book `i` has its archive in (no read).
+    pub fn has_archive(&self, i: usize) -> bool {
+        self.slots[i].threads > 0
+    }
+
+    /// Every book's window and whether its archive is in, in order, without
+    /// reading an entry.
+    pub fn windows(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (&Window, bool)> + ExactSizeIterator + '_ {
+        self.slots.iter().map(|s| (&s.window, s.threads > 0))
+    }
+
+    /// The entry of book `i`: borrowed when in memory, read back when filed.
+    pub fn get(&self, i: usize) -> io::Result<Cow<'_, Entry>> {
+        self.entry(&self.slots[i])
+    }
+
+    /// Every entry in order (see [`Books::get`]).
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = io::Result<Cow<'_, Entry>>> + ExactSizeIterator + '_ {
+        self.slots.iter().map(|s| self.entry(s))
+    }
+
+    /// Every entry in order, or the first error reading one back.
+    pub fn all(&self) -> io::Result<Vec<Cow<'_, Entry>>> {
+        self.iter().collect()
+    }
+
+    fn entry<'a>(&self, slot: &'a Slot) -> io::Result<Cow<'a, Entry>> {
+        read(self.file.as_deref(), slot)
+    }
+
+    /// Adds `entry` at the end: filed when the list files its entries and
+    /// the entry's book is set aside; in memory otherwise, and when it
+    /// cannot be written (larger, never lost).
+    pub fn push(&mut self, entry: Entry) {
+        let slot = self.slot(entry);
+        self.slots.push(slot);
+    }
+
+    fn slot(&self, entry: Entry) -> Slot {
+        let (window, threads) = (entry.window, entry.threads);
+        let filed = self.file.as_ref().and_then(|file| {
+            let record = entry.record()?;
+            let len = u32::try_from(record.len()).ok()?;
+            let at = file.put_raw(&record).ok()?;
+            Some(Kept::Filed { at, len })
+        });
+        Slot {
+            window,
+            threads,
+            kept: filed.unwrap_or_else(|| Kept::Here(Box::new(entry))),
+        }
+    }
+
+    /// Puts the books in catalog order: by start, then by slug (unique in
+    /// a catalog). Only books that start at the same time have their
+    /// slugs read; one that cannot be read sorts first among them.
+    pub fn sort(&mut self) {
+        // Unstable: a stable sort would take a buffer as large as half
+        // the list.
+        self.slots.sort_unstable_by_key(|s| s.window.start_key());
+        let mut from = 0;
+        while from < self.slots.len() {
+            let start = self.slots[from].window.start_key();
+            let to = from
+                + self.slots[from..]
+                    .iter()
+                    .take_while(|s| s.window.start_key() == start)
+                    .count();
+            if to - from > 1 {
+                let file = self.file.clone();
+                let mut run: Vec<(String, Slot)> = self
+                    .slots
+                    .drain(from..to)
+                    .map(|s| {
+                        let slug = read(file.as_deref(), &s).map(|e| e.slug().to_owned());
+                        (slug.unwrap_or_default(), s)
+                    })
+                    .collect();
+                run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                self.slots
+                    .splice(from..from, run.into_iter().map(|(_, s)| s));
+            }
+            from = to;
+        }
+    }
+
+    /// Calls `change` on every entry, in parallel; an entry it changed
+    /// (returned `Some`) is kept changed: written again when filed. Says
+    /// what it returned, in order, or the first error reading back or
+    /// writing an entry.
+    pub fn update<T: Send>(
+        &mut self,
+        change: impl Fn(&mut Entry) -> Option<T> + Sync,
+    ) -> io::Result<Vec<T>> {
+        let file = self.file.as_deref();
+        self.slots
+            .par_iter_mut()
+            .map(|slot| -> io::Result<Option<T>> {
+                let (t, window, threads) = match &mut slot.kept {
+                    Kept::Here(entry) => {
+                        let t = change(entry);
+                        (t, entry.window, entry.threads)
+                    }
+                    Kept::Filed { at, len } => {
+                        let file = file.ok_or_else(gone)?;
+                        let bytes = file.get_raw(*at, *len)?;
+                        let mut entry = Entry::from_record(slot.window, slot.threads, &bytes)?;
+                        let Some(t) = change(&mut entry) else {
+                            return Ok(None);
+                        };
+                        let record = entry
+                            .record()
+                            .ok_or_else(|| io::Error::other("a filed entry lost its record"))?;
+                        let new_len = u32::try_from(record.len())
+                            .map_err(|_| io::Error::other("a catalog entry is too long"))?;
+                        *at = file.put_raw(&record)?;
+                        *len = new_len;
+                        (Some(t), entry.window, entry.threads)
+                    }
+                };
+                slot.window = window;
+                slot.threads = threads;
+                Ok(t)
+            })
+            .filter_map(Result::transpose)
+            .collect()
+    }
+}
+
+/// The entry of `slot`, read back from `file` when filed there.
+fn read<'a>(file: Option<&AsideFile>, slot: &'a Slot) -> io::Result<Cow<'a, Entry>> {
+    match &slot.kept {
+        Kept::Here(entry) => Ok(Cow::Borrowed(entry)),
+        Kept::Filed { at, len } => {
+            let bytes = file.ok_or_else(gone)?.get_raw(*at, *len)?;
+            Entry::from_record(slot.window, slot.threads, &bytes).map(Cow::Owned)
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the temporary file of books is gone")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Book;
+
+    #[test]
+    fn a_slot_stays_small() {
+        // The list holds one for every book, filed or not.
+        assert!(
+            std::mem::size_of::<Slot>() <= 48,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+
+    fn book(slug: &str, day: u32) -> Book {
+        use chrono::TimeZone;
+        let t = |d| {
+            chrono_tz::Europe::Berlin
+                .with_ymd_and_hms(2022, 12, d, 0, 0, 0)
+                .unwrap()
+        };
+        let mut b =
+            crate::model::tests::a_book(slug, &format!("books/{slug}.md"), Some("c.jpg"), &["p"]);
+        b.window = Window::unchecked(t(day), t(day + 5));
+        b
+    }
+
+    #[test]
+    fn filed_entries_come_back_as_they_went_in_and_in_order() {
+        let file = Arc::new(AsideFile::new().unwrap());
+        let mut filed = Books::filed(file.clone());
+        let mut here = Vec::new();
+        for (slug, day) in [("b", 2), ("a", 2), ("c", 1), ("d", 3)] {
+            let e = Entry::set_aside(book(slug, day), [7; 32], &file);
+            here.push(e.clone());
+            filed.push(e);
+        }
+        filed.sort();
+        let slugs: Vec<String> = filed.iter().map(|e| e.unwrap().slug().to_owned()).collect();
+        assert_eq!(slugs, ["c", "a", "b", "d"]);
+        // Filed, not held: each comes back owned, equal to what went in.
+        let a = filed.get(1).unwrap();
+        assert!(matches!(a, Cow::Owned(_)));
+        assert_eq!(*a, here[1]);
+        assert_eq!(filed.window(1), &here[1].window);
+
+        let dropped = filed
+            .update(|e| (e.slug() == "b").then(|| e.drop_cover()))
+            .unwrap();
+        assert_eq!(dropped.len(), 1);
+        let covers: Vec<Option<String>> = filed
+            .iter()
+            .map(|e| e.unwrap().cover().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            covers,
+            [
+                Some("c.jpg".into()),
+                Some("c.jpg".into()),
+                None,
+                Some("c.jpg".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_of_books_in_memory_stay_in_memory() {
+        let file = Arc::new(AsideFile::new().unwrap());
+        let mut books = Books::filed(file.clone());
+        books.push(Entry::new(book("a", 1)));
+        assert!(matches!(books.get(0).unwrap(), Cow::Borrowed(_)));
+        assert_eq!(file.written(), 0);
+    }
+}
