@@ -857,4 +857,51 @@ mod tests {
         let max = DateTime::<Utc>::MAX_UTC.with_timezone(&Berlin);
         assert!(rfc2822(max).is_err());
     }
+
+    #[test]
+    fn items_of_one_date_go_by_slug_whether_the_catalog_is_filed_or_held() {
+        let at = |d| Berlin.with_ymd_and_hms(2022, 12, d, 0, 0, 0).unwrap();
+        // Two recaps at one instant whose books start on different days
+        // (catalog order is not slug order), and two openings at another.
+        let books = vec![
+            book("b-late", at(1), at(10)),
+            book("a-early", at(2), at(10)),
+            book("d", at(12), at(20)),
+            book("c", at(12), at(21)),
+        ];
+        let held = Catalog::new(books.clone(), Default::default());
+        let file = std::sync::Arc::new(crate::model::AsideFile::new().unwrap());
+        let mut filed = Catalog {
+            books: crate::model::Books::filed(file.clone()),
+            aside: Some(file.clone()),
+            ..Catalog::default()
+        };
+        for b in books {
+            filed.books.push(Entry::set_aside(b, [1; 32], &file));
+        }
+        filed.books.sort();
+        let now = Berlin
+            .with_ymd_and_hms(2023, 1, 1, 0, 0, 0)
+            .unwrap()
+            .fixed_offset();
+        let order = |c: &Catalog| -> Vec<String> {
+            due(c, now)
+                .iter()
+                .map(|d| format!("{}/{:?}", d.entry(c).unwrap().slug(), d.kind))
+                .collect()
+        };
+        let expected = [
+            "c/Recap",
+            "d/Recap",
+            "d/Opening",
+            "c/Opening",
+            "b-late/Recap",
+            "a-early/Recap",
+            "a-early/Opening",
+            "b-late/Opening",
+        ];
+        assert_eq!(order(&held), expected);
+        assert_eq!(order(&filed), expected);
+        assert!(matches!(filed.books.get(0).unwrap(), Cow::Owned(_)));
+    }
 }

@@ -151,18 +151,13 @@ impl Books {
                     .take_while(|s| s.window.start_key() == start)
                     .count();
             if to - from > 1 {
-                let file = self.file.clone();
-                let mut run: Vec<(String, Slot)> = self
-                    .slots
-                    .drain(from..to)
-                    .map(|s| {
-                        let slug = read(file.as_deref(), &s).map(|e| e.slug().to_owned());
-                        (slug.unwrap_or_default(), s)
-                    })
-                    .collect();
-                run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                self.slots
-                    .splice(from..from, run.into_iter().map(|(_, s)| s));
+                // Each slug read once, and the run sorted where it is.
+                let file = self.file.as_deref();
+                self.slots[from..to].sort_by_cached_key(|s| {
+                    read(file, s)
+                        .map(|e| e.slug().to_owned())
+                        .unwrap_or_default()
+                });
             }
             from = to;
         }
@@ -299,5 +294,24 @@ mod tests {
         books.push(Entry::new(book("a", 1)));
         assert!(matches!(books.get(0).unwrap(), Cow::Borrowed(_)));
         assert_eq!(file.written(), 0);
+    }
+
+    #[test]
+    fn a_filed_list_sorts_as_a_list_in_memory_does() {
+        // Many books on few days: long runs of one start, sorted by slug.
+        let file = Arc::new(AsideFile::new().unwrap());
+        let mut filed = Books::filed(file.clone());
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let slug = format!("s{}", (i * 7919) % 1000);
+            let day = 1 + (i * 31) % 5;
+            expected.push((day, slug.clone()));
+            filed.push(Entry::set_aside(book(&slug, day), [0; 32], &file));
+        }
+        filed.sort();
+        expected.sort();
+        let got: Vec<String> = filed.iter().map(|e| e.unwrap().slug().to_owned()).collect();
+        let want: Vec<String> = expected.into_iter().map(|(_, s)| s).collect();
+        assert_eq!(got, want);
     }
 }
