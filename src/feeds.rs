@@ -143,24 +143,66 @@ impl Due<'_> {
 /// kind go by slug (descending, as the rest), so output never depends on
 /// file order.
 pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
-    let books = &catalog.books;
     let mut due = Vec::new();
-    for (index, (window, archive)) in books.windows().enumerate() {
+    each_due(catalog, now, |d| due.push(d));
+    order(catalog, &mut due);
+    due
+}
+
+/// The first `n` of [`due`], and any after them of the same date and kind:
+/// what a feed of `n` items shows, found without a list of every item a
+/// long catalog has due (two a book).
+pub fn newest_due(catalog: &Catalog, now: DateTime<FixedOffset>, n: usize) -> Vec<Due<'_>> {
+    if n == 0 {
+        return Vec::new();
+    }
+    // The date and kind of the n-th newest item: no item before it is
+    // among the first n.
+    let mut newest = std::collections::BinaryHeap::with_capacity(n + 1);
+    each_due(catalog, now, |d| {
+        newest.push(std::cmp::Reverse(d.key()));
+        if newest.len() > n {
+            newest.pop();
+        }
+    });
+    let floor = match newest.len() == n {
+        true => newest.peek().map(|r| r.0),
+        false => None,
+    };
+    drop(newest);
+    let mut due = Vec::new();
+    each_due(catalog, now, |d| {
+        if floor.is_none_or(|f| d.key() >= f) {
+            due.push(d);
+        }
+    });
+    order(catalog, &mut due);
+    due
+}
+
+/// Calls `found` with every item due at `now`, in catalog order.
+fn each_due<'a>(catalog: &'a Catalog, now: DateTime<FixedOffset>, mut found: impl FnMut(Due<'a>)) {
+    for (index, (window, archive)) in catalog.books.windows().enumerate() {
         if window.start() <= now {
-            due.push(Due {
+            found(Due {
                 kind: Kind::Opening,
                 index,
                 window,
             });
         }
         if window.end() <= now && archive {
-            due.push(Due {
+            found(Due {
                 kind: Kind::Recap,
                 index,
                 window,
             });
         }
     }
+}
+
+/// Puts items in [`due`]'s order: newest first; one date and kind by
+/// slug, descending.
+fn order(catalog: &Catalog, due: &mut [Due]) {
     // The catalog orders books that start together by slug: openings of
     // one date are in slug order by index. Recaps of one date are not, and
     // have their slugs read (a slug that cannot be read sorts last).
@@ -179,7 +221,6 @@ pub fn due(catalog: &Catalog, now: DateTime<FixedOffset>) -> Vec<Due<'_>> {
         }
         from = to;
     }
-    due
 }
 
 /// The next instant after `now` at which the feeds change by themselves (a
@@ -215,27 +256,37 @@ pub fn items(
     templates: &Templates,
     now: DateTime<FixedOffset>,
 ) -> Result<(Vec<Item>, Vec<Problem>), RenderError> {
+    let limit = config.settings.feeds.limit;
     let mut left_out = Vec::new();
     let mut items = Vec::new();
-    for d in due(catalog, now) {
-        if items.len() == config.settings.feeds.limit {
-            break;
-        }
-        let entry = match d.entry(catalog) {
-            Ok(entry) => entry,
-            Err(e) => {
-                left_out.push(Problem::error(
+    // The newest `limit` items, and more only when some are left out (the
+    // order is total: a longer list starts with the shorter one).
+    let mut want = limit;
+    let mut seen = 0;
+    loop {
+        let due = newest_due(catalog, now, want);
+        let every = due.len() < want;
+        let more = due.len();
+        for d in due.into_iter().skip(seen) {
+            if items.len() == limit {
+                break;
+            }
+            seen += 1;
+            let entry = match d.entry(catalog) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    left_out.push(Problem::error(
                     &config.settings.paths.content,
                     (1, 1),
                     format!(
                         "cannot read a book back from the temporary file: {e}; its item is left out"
                     ),
                 ));
-                continue;
-            }
-        };
-        if feed_date(d.date()).is_none() {
-            left_out.push(Problem::error(
+                    continue;
+                }
+            };
+            if feed_date(d.date()).is_none() {
+                left_out.push(Problem::error(
                 entry.path(),
                 (1, 1),
                 format!(
@@ -247,21 +298,26 @@ pub fn items(
                     d.date().to_rfc3339()
                 ),
             ));
-            continue;
-        }
-        // A recap quotes the archive, which a long catalog sets aside.
-        let book = match catalog.full(&entry) {
-            Ok(book) => book,
-            Err(e) => {
-                left_out.push(Problem::error(
-                    entry.path(),
-                    (1, 1),
-                    format!("cannot read its archive back: {e}; the item is left out"),
-                ));
                 continue;
             }
-        };
-        items.push(item(catalog, config, templates, &book, d.kind, d.date())?);
+            // A recap quotes the archive, which a long catalog sets aside.
+            let book = match catalog.full(&entry) {
+                Ok(book) => book,
+                Err(e) => {
+                    left_out.push(Problem::error(
+                        entry.path(),
+                        (1, 1),
+                        format!("cannot read its archive back: {e}; the item is left out"),
+                    ));
+                    continue;
+                }
+            };
+            items.push(item(catalog, config, templates, &book, d.kind, d.date())?);
+        }
+        if items.len() == limit || every {
+            break;
+        }
+        want = more + (limit - items.len());
     }
     Ok((items, left_out))
 }
@@ -902,6 +958,19 @@ mod tests {
         ];
         assert_eq!(order(&held), expected);
         assert_eq!(order(&filed), expected);
+        // The newest n are the first n, ties at the cut included.
+        let ids = |due: Vec<Due>| -> Vec<(usize, Kind)> {
+            due.iter().map(|d| (d.index, d.kind)).collect()
+        };
+        let every = ids(due(&filed, now));
+        for n in 0..=every.len() + 1 {
+            let newest = ids(newest_due(&filed, now, n));
+            let shown = n.min(every.len());
+            assert!(newest.len() >= shown, "{n}");
+            assert_eq!(newest[..], every[..newest.len()], "{n}");
+        }
+        // Cut between the two openings of one instant: both are kept.
+        assert_eq!(newest_due(&filed, now, 3).len(), 4);
         assert!(matches!(filed.books.get(0).unwrap(), Cow::Owned(_)));
     }
 }
