@@ -166,7 +166,10 @@ impl Live {
             Ok(mut loaded) => {
                 // Images that are not there are left out of pages, feeds
                 // and mails.
-                let images = site::assets::resolve(&mut loaded.catalog, &self.config);
+                let mut images = Vec::new();
+                site::assets::resolve(&mut loaded.catalog, &self.config, &mut |p| {
+                    images.extend(p);
+                });
                 loaded.problems.extend(images);
                 for p in &loaded.problems {
                     if p.is_error() {

@@ -40,10 +40,9 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
     let mut books: Vec<Problem> = std::mem::take(&mut content.problems);
     books.extend(author_hints(&content.catalog, loaded.config.max_file_size));
     // An image that is not there is left out of pages, feeds and mails.
-    books.extend(crate::site::assets::resolve(
-        &mut content.catalog,
-        &loaded.config,
-    ));
+    crate::site::assets::resolve(&mut content.catalog, &loaded.config, &mut |p| {
+        books.extend(p);
+    });
     diag::sort(&mut books);
     let problems: Vec<Problem> = setup.iter().cloned().chain(books).collect();
     print_problems(&problems, false);

@@ -97,11 +97,11 @@ pub fn site_from(
         }
     };
     print_problems(&content.problems, true);
-    // Images that are not there are left out of pages, feeds and mails.
-    print_problems(
-        &crate::site::assets::resolve(&mut content.catalog, &config),
-        true,
-    );
+    // Images that are not there are left out of pages, feeds and mails:
+    // said as they are found.
+    crate::site::assets::resolve(&mut content.catalog, &config, &mut |p| {
+        print_problems(&p, true);
+    });
     Ok(Site {
         config,
         templates,

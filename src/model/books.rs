@@ -163,47 +163,64 @@ impl Books {
         }
     }
 
-    /// Calls `change` on every entry, in parallel; an entry it changed
-    /// (returned `Some`) is kept changed: written again when filed. Says
-    /// what it returned, in order, or the first error reading back or
-    /// writing an entry.
+    /// Calls `change` on every entry, in parallel, a batch of books at a
+    /// time; an entry it changed (returned `Some`) is kept changed: written
+    /// again when filed. Hands what it returned to `done`, batch by batch
+    /// in order (a warning for each of 50,000 books is not all in memory at
+    /// once), or stops at the first error reading back or writing an entry.
     pub fn update<T: Send>(
         &mut self,
         change: impl Fn(&mut Entry) -> Option<T> + Sync,
-    ) -> io::Result<Vec<T>> {
+        mut done: impl FnMut(Vec<T>),
+    ) -> io::Result<()> {
         let file = self.file.as_deref();
-        self.slots
-            .par_iter_mut()
-            .map(|slot| -> io::Result<Option<T>> {
-                let (t, window, threads) = match &mut slot.kept {
-                    Kept::Here(entry) => {
-                        let t = change(entry);
-                        (t, entry.window, entry.threads)
-                    }
-                    Kept::Filed { at, len } => {
-                        let file = file.ok_or_else(gone)?;
-                        let bytes = file.get_raw(*at, *len)?;
-                        let mut entry = Entry::from_record(slot.window, slot.threads, &bytes)?;
-                        let Some(t) = change(&mut entry) else {
-                            return Ok(None);
-                        };
-                        let record = entry
-                            .record()
-                            .ok_or_else(|| io::Error::other("a filed entry lost its record"))?;
-                        let new_len = u32::try_from(record.len())
-                            .map_err(|_| io::Error::other("a catalog entry is too long"))?;
-                        *at = file.put_raw(&record)?;
-                        *len = new_len;
-                        (Some(t), entry.window, entry.threads)
-                    }
-                };
-                slot.window = window;
-                slot.threads = threads;
-                Ok(t)
-            })
-            .filter_map(Result::transpose)
-            .collect()
+        for batch in self.slots.chunks_mut(UPDATE_BATCH) {
+            let changed = batch
+                .par_iter_mut()
+                .map(|slot| change_one(file, slot, &change))
+                .filter_map(Result::transpose)
+                .collect::<io::Result<Vec<T>>>()?;
+            done(changed);
+        }
+        Ok(())
     }
+}
+
+/// Books [`Books::update`] changes between two hand-overs of what it
+/// found.
+const UPDATE_BATCH: usize = 4096;
+
+/// [`Books::update`] of one book.
+fn change_one<T>(
+    file: Option<&AsideFile>,
+    slot: &mut Slot,
+    change: &impl Fn(&mut Entry) -> Option<T>,
+) -> io::Result<Option<T>> {
+    let (t, window, threads) = match &mut slot.kept {
+        Kept::Here(entry) => {
+            let t = change(entry);
+            (t, entry.window, entry.threads)
+        }
+        Kept::Filed { at, len } => {
+            let file = file.ok_or_else(gone)?;
+            let bytes = file.get_raw(*at, *len)?;
+            let mut entry = Entry::from_record(slot.window, slot.threads, &bytes)?;
+            let Some(t) = change(&mut entry) else {
+                return Ok(None);
+            };
+            let record = entry
+                .record()
+                .ok_or_else(|| io::Error::other("a filed entry lost its record"))?;
+            let new_len = u32::try_from(record.len())
+                .map_err(|_| io::Error::other("a catalog entry is too long"))?;
+            *at = file.put_raw(&record)?;
+            *len = new_len;
+            (Some(t), entry.window, entry.threads)
+        }
+    };
+    slot.window = window;
+    slot.threads = threads;
+    Ok(t)
 }
 
 /// The entry of `slot`, read back from `file` when filed there.
@@ -268,8 +285,9 @@ mod tests {
         assert_eq!(*a, here[1]);
         assert_eq!(filed.window(1), &here[1].window);
 
-        let dropped = filed
-            .update(|e| (e.slug() == "b").then(|| e.drop_cover()))
+        let mut dropped = Vec::new();
+        filed
+            .update(|e| (e.slug() == "b").then(|| e.drop_cover()), |d| dropped.extend(d))
             .unwrap();
         assert_eq!(dropped.len(), 1);
         let covers: Vec<Option<String>> = filed

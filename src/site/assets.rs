@@ -102,32 +102,37 @@ fn problem_with(config: &Config, reference: &str) -> Option<String> {
 }
 
 /// Checks every book's cover and every person's picture: one that cannot
-/// be shown is a warning at its key and is removed from the catalog.
-pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
+/// be shown is a warning at its key, handed to `found` (a batch at a time:
+/// a site whose images are elsewhere has one for every book), and is
+/// removed from the catalog.
+pub fn resolve(catalog: &mut Catalog, config: &Config, found: &mut dyn FnMut(Vec<Problem>)) {
     let max = config.max_file_size;
-    // In parallel: each check looks the file up (a site whose images are
-    // elsewhere has a warning for every book).
-    let checked = catalog.books.update(|book| {
-        let why = book.cover().and_then(|c| problem_with(config, c))?;
-        book.drop_cover();
-        // Where the load found `cover:`; read the file again only for
-        // an entry made without its text.
-        let at = book.cover_at().unwrap_or_else(|| {
-            crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max)
-        });
-        Some(Problem::warning(
-            book.path(),
-            at,
-            format!("`cover`: {why}; it is left out"),
-        ))
-    });
-    let mut problems = checked.unwrap_or_else(|e| {
-        vec![Problem::error(
+    // In parallel: each check looks the file up.
+    let checked = catalog.books.update(
+        |book| {
+            let why = book.cover().and_then(|c| problem_with(config, c))?;
+            book.drop_cover();
+            // Where the load found `cover:`; read the file again only for
+            // an entry made without its text.
+            let at = book.cover_at().unwrap_or_else(|| {
+                crate::content::locate_in_file(book.path(), &[Seg::Key("cover")], max)
+            });
+            Some(Problem::warning(
+                book.path(),
+                at,
+                format!("`cover`: {why}; it is left out"),
+            ))
+        },
+        &mut *found,
+    );
+    let mut problems = Vec::new();
+    if let Err(e) = checked {
+        problems.push(Problem::error(
             &config.settings.paths.content,
             (1, 1),
             format!("cannot check the covers: cannot read the books back from the temporary file of books: {e}"),
-        )]
-    });
+        ));
+    }
     for person in catalog.people.values_mut() {
         if let Some(why) = person
             .picture
@@ -142,7 +147,7 @@ pub fn resolve(catalog: &mut Catalog, config: &Config) -> Vec<Problem> {
             person.picture = None;
         }
     }
-    problems
+    found(problems);
 }
 
 /// The images the site copies, by site path, with their source file: the
