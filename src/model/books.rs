@@ -287,7 +287,10 @@ mod tests {
 
         let mut dropped = Vec::new();
         filed
-            .update(|e| (e.slug() == "b").then(|| e.drop_cover()), |d| dropped.extend(d))
+            .update(
+                |e| (e.slug() == "b").then(|| e.drop_cover()),
+                |d| dropped.extend(d),
+            )
             .unwrap();
         assert_eq!(dropped.len(), 1);
         let covers: Vec<Option<String>> = filed
