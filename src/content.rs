@@ -352,10 +352,10 @@ fn load_from(
     cache.reread = 0;
     let people_files = markdown_files(&dir.join("people"))?;
     let people_stamps: Vec<_> = people_files
-        .iter()
+        .paths()
         .map(|p| {
-            let (len, mtime) = files::stamp(p);
-            (p.clone(), len, mtime)
+            let (len, mtime) = files::stamp(&p);
+            (p, len, mtime)
         })
         .collect();
     // Books resolve their authors against the people: when a people file
@@ -366,7 +366,7 @@ fn load_from(
         }
         cache.people = people_stamps;
     }
-    for path in people_files {
+    for path in people_files.paths() {
         loaded.files += 1;
         match read_text(&path, max_bytes) {
             Ok(text) => match parse_person(&path, &text) {
@@ -379,16 +379,14 @@ fn load_from(
             Err(p) => loaded.problems.push(p),
         }
     }
-    let mut book_files = markdown_files(&dir.join("books"))?;
+    let book_files = markdown_files(&dir.join("books"))?;
     // `markdown_files` sorts: a lookup, not a scan (a daemon reloading
     // 10,000 books would compare paths 50 million times).
-    cache
-        .books
-        .retain(|p, _| book_files.binary_search(p).is_ok());
+    cache.books.retain(|p, _| book_files.contains(p));
     // A deleted file takes its book with it. `book_files` is sorted: a
     // lookup per kept key, not a set of every key.
     let gone = match store.as_deref_mut().map(|s| {
-        let gone = s.gone(&mut |k| book_files.binary_search(&dir.join(k)).is_ok());
+        let gone = s.gone(&mut |k| book_files.contains(&dir.join(k)));
         (gone, s.location().to_path_buf())
     }) {
         Some((Ok(gone), _)) => gone,
@@ -416,14 +414,14 @@ fn load_from(
         Vec::new()
     } else {
         book_files
-            .iter()
+            .paths()
             .enumerate()
-            .map(|(i, path)| (i, files::stamp(path)))
-            .filter(|(i, stamp)| {
-                cache
-                    .books
-                    .get(&book_files[*i])
-                    .is_none_or(|c| c.stamp != *stamp)
+            .filter_map(|(i, path)| {
+                let stamp = files::stamp(&path);
+                let cached = cache.books.get(&path);
+                cached
+                    .is_none_or(|c| c.stamp != stamp)
+                    .then_some((i, stamp))
             })
             .collect()
     };
@@ -486,8 +484,8 @@ fn load_from(
                 span_end = count.min(next + span);
                 kept = match &store {
                     Some(m) => {
-                        let first = store_key(dir, &book_files[index(next)]);
-                        let last = store_key(dir, &book_files[index(span_end - 1)]);
+                        let first = store_key(dir, &book_files.path(index(next)));
+                        let last = store_key(dir, &book_files.path(index(span_end - 1)));
                         let found = lock(m).hashes(&first, &last);
                         found.unwrap_or_else(|e| {
                             if let Some(at) = &location {
@@ -506,7 +504,7 @@ fn load_from(
             let mut bytes = 0;
             while next < span_end && chunk.len() < PARSE_CHUNK && bytes < PARSE_BYTES {
                 let item = if hand_over {
-                    (next, files::stamp(&book_files[next]))
+                    (next, files::stamp(&book_files.path(next)))
                 } else {
                     todo[next]
                 };
@@ -518,7 +516,7 @@ fn load_from(
             let parsed: Vec<Parsed> = chunk
                 .par_iter()
                 .map(|(i, _)| {
-                    let path = &book_files[*i];
+                    let path = &book_files.path(*i);
                     let key = store_key(dir, path);
                     let known = kept.get(&key);
                     parse_one(
@@ -531,9 +529,7 @@ fn load_from(
                 })
                 .collect();
             for ((i, now_stamp), parsed) in chunk.iter().zip(parsed) {
-                // Taken: nothing reads the list again, and the entry
-                // has its own copy.
-                let path = std::mem::take(&mut book_files[*i]);
+                let path = book_files.path(*i);
                 let key = store_key(dir, &path);
                 let Parsed {
                     book,

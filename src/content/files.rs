@@ -19,12 +19,12 @@ use super::ContentError;
 /// to one, is not content and is skipped. A symbolic link to a file is a
 /// content file like any other; a broken one is kept so that reading it
 /// reports the problem instead of the book silently vanishing.
-pub fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>, ContentError> {
+pub fn markdown_files(dir: &Path) -> Result<FileList, ContentError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         // A site may have no people files at all.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.ends_with("people") => {
-            return Ok(Vec::new());
+            return Ok(FileList::empty(dir));
         }
         Err(source) => {
             return Err(ContentError::Folder {
@@ -33,19 +33,100 @@ pub fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>, ContentError> {
             });
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            // `file_type` does not follow links; `metadata` on the path does,
-            // and fails for a broken or looping link (kept, see above).
-            e.file_type().is_ok_and(|t| !t.is_dir())
-                && std::fs::metadata(e.path()).map_or(true, |m| !m.is_dir())
-        })
-        .map(|e| e.path())
-        .filter(|p| is_content_name(p))
-        .collect();
-    files.sort();
-    Ok(files)
+    let mut list = FileList::empty(dir);
+    for entry in entries.filter_map(Result::ok) {
+        // `file_type` does not follow links; `metadata` on the path does,
+        // and fails for a broken or looping link (kept, see above).
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| !t.is_dir())
+            && std::fs::metadata(&path).map_or(true, |m| !m.is_dir())
+            && is_content_name(&path)
+        {
+            list.push(&entry.file_name());
+        }
+    }
+    list.sort();
+    Ok(list)
+}
+
+/// The content files of one folder, sorted by name: the names in one
+/// buffer and where each is, not a path each (a folder of 50,000 books
+/// would be 50,000 allocations, more than the rest of what a load keeps of
+/// its books).
+#[derive(Debug, Clone)]
+pub struct FileList {
+    dir: PathBuf,
+    names: Vec<u8>,
+    /// Start and end of each name in `names`, in name order.
+    spans: Vec<(u32, u32)>,
+}
+
+impl FileList {
+    fn empty(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            names: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Adds a file name; a folder whose names pass 4 GiB in all keeps the
+    /// ones before (no folder of books comes near).
+    fn push(&mut self, name: &std::ffi::OsStr) {
+        use std::os::unix::ffi::OsStrExt;
+        let start = self.names.len();
+        let end = start + name.len();
+        if let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end)) {
+            self.names.extend_from_slice(name.as_bytes());
+            self.spans.push((start, end));
+        }
+    }
+
+    fn sort(&mut self) {
+        let names = &self.names;
+        self.spans
+            .sort_unstable_by(|a, b| span(names, *a).cmp(span(names, *b)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn name(&self, i: usize) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(span(&self.names, self.spans[i]))
+    }
+
+    /// The path of file `i` (the folder joined with its name).
+    pub fn path(&self, i: usize) -> PathBuf {
+        self.dir.join(self.name(i))
+    }
+
+    /// Every path, in order.
+    pub fn paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        (0..self.len()).map(|i| self.path(i))
+    }
+
+    /// Whether `path` is one of the files: a lookup, not a scan.
+    pub fn contains(&self, path: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        parent == self.dir
+            && self
+                .spans
+                .binary_search_by(|s| span(&self.names, *s).cmp(name.as_bytes()))
+                .is_ok()
+    }
+}
+
+fn span(names: &[u8], (start, end): (u32, u32)) -> &[u8] {
+    names.get(start as usize..end as usize).unwrap_or_default()
 }
 
 /// True for a content file's name: `*.md`, not a template (`_x.md`) or a
@@ -203,7 +284,7 @@ mod tests {
         std::os::unix::fs::symlink("..", books.join("up1")).unwrap();
         let names: Vec<String> = markdown_files(&books)
             .unwrap()
-            .iter()
+            .paths()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a.md", "b.md", "c.md"]);
@@ -211,6 +292,41 @@ mod tests {
         assert!(
             broken.contains("it is a symbolic link to") && broken.contains("missing.md"),
             "{broken}"
+        );
+    }
+
+    #[test]
+    fn a_file_list_sorts_by_name_and_finds_its_paths() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let books = dir.path().join("books");
+        std::fs::create_dir_all(&books).unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"\xff.md");
+        for name in [
+            "b.md",
+            "B.md",
+            "a-2.md",
+            "a.md",
+            "_draft.md",
+            ".x.md",
+            "notes.txt",
+        ] {
+            std::fs::write(books.join(name), "x").unwrap();
+        }
+        std::fs::write(books.join(odd), "x").unwrap();
+        let list = markdown_files(&books).unwrap();
+        let paths: Vec<PathBuf> = list.paths().collect();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(paths, sorted, "sorted as paths are");
+        assert_eq!(list.len(), 5);
+        assert_eq!(list.path(4), books.join(odd));
+        assert!(paths.iter().all(|p| list.contains(p)));
+        assert!(!list.contains(&books.join("_draft.md")));
+        assert!(!list.contains(&books.join("c.md")));
+        assert!(
+            !list.contains(&dir.path().join("a.md")),
+            "same name, another folder"
         );
     }
 }
