@@ -82,10 +82,14 @@ impl FileList {
         }
     }
 
+    /// Sorts by name, and gives back what the buffers grew beyond (up to
+    /// twice the names, held for the whole load).
     fn sort(&mut self) {
         let names = &self.names;
         self.spans
             .sort_unstable_by(|a, b| span(names, *a).cmp(span(names, *b)));
+        self.names.shrink_to_fit();
+        self.spans.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
