@@ -55,7 +55,8 @@ pub enum DigestError {
     Render(#[from] RenderError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("cannot read a book back from the temporary file of books: {0}")]
+    /// A book that cannot be read back (the error says so).
+    #[error(transparent)]
     Book(#[from] std::io::Error),
 }
 

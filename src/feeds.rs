@@ -276,12 +276,10 @@ pub fn items(
                 Ok(entry) => entry,
                 Err(e) => {
                     left_out.push(Problem::error(
-                    &config.settings.paths.content,
-                    (1, 1),
-                    format!(
-                        "cannot read a book back from the temporary file: {e}; its item is left out"
-                    ),
-                ));
+                        &config.settings.paths.content,
+                        (1, 1),
+                        format!("{e}; its item is left out"),
+                    ));
                     continue;
                 }
             };

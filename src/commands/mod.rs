@@ -145,7 +145,7 @@ pub(crate) fn entries(
     catalog: &crate::model::Catalog,
 ) -> Result<Vec<std::borrow::Cow<'_, crate::model::Entry>>, ExitCode> {
     catalog.books.all().map_err(|e| {
-        eprintln!("error: cannot read the books back from the temporary file of books: {e}");
+        eprintln!("error: {e}");
         exit(EXIT_FATAL)
     })
 }

@@ -78,11 +78,6 @@ impl Books {
         &self.slots[i].window
     }
 
-    /// Whether book `i` has its archive in (no read).
-    pub fn has_archive(&self, i: usize) -> bool {
-        self.slots[i].threads > 0
-    }
-
     /// Every book's window and whether its archive is in, in order, without
     /// reading an entry.
     pub fn windows(
@@ -91,7 +86,8 @@ impl Books {
         self.slots.iter().map(|s| (&s.window, s.threads > 0))
     }
 
-    /// The entry of book `i`: borrowed when in memory, read back when filed.
+    /// The entry of book `i`: borrowed when in memory, read back when filed
+    /// (an error says so: callers add only what is left out).
     pub fn get(&self, i: usize) -> io::Result<Cow<'_, Entry>> {
         self.entry(&self.slots[i])
     }
@@ -202,9 +198,10 @@ fn change_one<T>(
             (t, entry.window, entry.threads)
         }
         Kept::Filed { at, len } => {
-            let file = file.ok_or_else(gone)?;
-            let bytes = file.get_raw(*at, *len)?;
-            let mut entry = Entry::from_record(slot.window, slot.threads, &bytes)?;
+            let file = file.ok_or_else(|| read_back(gone()))?;
+            let bytes = file.get_raw(*at, *len).map_err(read_back)?;
+            let mut entry =
+                Entry::from_record(slot.window, slot.threads, &bytes).map_err(read_back)?;
             let Some(t) = change(&mut entry) else {
                 return Ok(None);
             };
@@ -213,7 +210,12 @@ fn change_one<T>(
                 .ok_or_else(|| io::Error::other("a filed entry lost its record"))?;
             let new_len = u32::try_from(record.len())
                 .map_err(|_| io::Error::other("a catalog entry is too long"))?;
-            *at = file.put_raw(&record)?;
+            *at = file.put_raw(&record).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write a book to the temporary file of books: {e}"),
+                )
+            })?;
             *len = new_len;
             (Some(t), entry.window, entry.threads)
         }
@@ -225,13 +227,23 @@ fn change_one<T>(
 
 /// The entry of `slot`, read back from `file` when filed there.
 fn read<'a>(file: Option<&AsideFile>, slot: &'a Slot) -> io::Result<Cow<'a, Entry>> {
-    match &slot.kept {
-        Kept::Here(entry) => Ok(Cow::Borrowed(entry)),
-        Kept::Filed { at, len } => {
-            let bytes = file.ok_or_else(gone)?.get_raw(*at, *len)?;
-            Entry::from_record(slot.window, slot.threads, &bytes).map(Cow::Owned)
-        }
-    }
+    let (at, len) = match &slot.kept {
+        Kept::Here(entry) => return Ok(Cow::Borrowed(&**entry)),
+        Kept::Filed { at, len } => (*at, *len),
+    };
+    file.ok_or_else(gone)
+        .and_then(|f| f.get_raw(at, len))
+        .and_then(|b| Entry::from_record(slot.window, slot.threads, &b))
+        .map(Cow::Owned)
+        .map_err(read_back)
+}
+
+/// An error reading an entry back, saying so.
+fn read_back(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("cannot read a book back from the temporary file of books: {e}"),
+    )
 }
 
 fn gone() -> io::Error {
@@ -334,5 +346,20 @@ mod tests {
         let got: Vec<String> = filed.iter().map(|e| e.unwrap().slug().to_owned()).collect();
         let want: Vec<String> = expected.into_iter().map(|(_, s)| s).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_read_back_says_so() {
+        let file = Arc::new(AsideFile::new().unwrap());
+        let mut books = Books::filed(file.clone());
+        books.push(Entry::set_aside(book("a", 1), [0; 32], &file));
+        books.file = None;
+        let said = books.get(0).unwrap_err().to_string();
+        assert!(
+            said.starts_with("cannot read a book back from the temporary file of books: "),
+            "{said}"
+        );
+        let said = books.update(|_| Some(()), |_| {}).unwrap_err().to_string();
+        assert!(said.starts_with("cannot read a book back"), "{said}");
     }
 }

@@ -130,7 +130,7 @@ pub fn resolve(catalog: &mut Catalog, config: &Config, found: &mut dyn FnMut(Vec
         problems.push(Problem::error(
             &config.settings.paths.content,
             (1, 1),
-            format!("cannot check the covers: cannot read the books back from the temporary file of books: {e}"),
+            format!("cannot check the covers: {e}"),
         ));
     }
     for person in catalog.people.values_mut() {

@@ -441,11 +441,7 @@ impl<'a> Context<'a> {
         let mut book_pages = Vec::new();
         let mut covers = BTreeSet::new();
         for (i, entry) in catalog.books.iter().enumerate() {
-            let entry = entry.map_err(|e| RenderError {
-                path: config.settings.paths.content.display().to_string(),
-                line: 0,
-                message: format!("cannot read a book back from the temporary file of books: {e}"),
-            })?;
+            let entry = entry.map_err(|e| view::read_back(config, &e))?;
             for slug in entry.people() {
                 if let Some(person) = catalog.people.get(slug)
                     && person_path(&person.slug).is_some()

@@ -169,12 +169,18 @@ pub fn listed_at(
     i: usize,
     now: DateTime<FixedOffset>,
 ) -> Result<Summary, RenderError> {
-    let entry = catalog.books.get(i).map_err(|e| RenderError {
+    let entry = catalog.books.get(i).map_err(|e| read_back(config, &e))?;
+    listed(catalog, config, &entry, now)
+}
+
+/// A book that cannot be read back, as a render error of the content
+/// folder (the entry that would name its file is what failed).
+pub fn read_back(config: &Config, e: &std::io::Error) -> RenderError {
+    RenderError {
         path: config.settings.paths.content.display().to_string(),
         line: 0,
-        message: format!("cannot read a book back from the temporary file of books: {e}"),
-    })?;
-    listed(catalog, config, &entry, now)
+        message: e.to_string(),
+    }
 }
 
 /// "Monday 5 December 2022, 00:00".
